@@ -49,12 +49,20 @@ def create_model(
     """Build a model by name.
 
     ``overrides`` go to :class:`~effnet.models.EfficientNet` (``padding``, ``dropout``,
-    ``drop_path_rate``, ``features_only``, ``in_chans``). ``pretrained`` names a weight set
-    (``True`` picks the default one for the model).
+    ``drop_path_rate``, ``features_only``, ``in_chans``). ``pretrained`` names a weight set of
+    :mod:`effnet.weights.pretrained` (a tag like ``"tv_in1k"`` or a full name; ``True`` picks the
+    model's default), downloaded into the verified cache; a ``num_classes`` other than the
+    weights' own gets a fresh classifier for fine-tuning.
     """
     from .models import EfficientNet  # torch is imported only when a model is actually built
 
     spec = get_spec(name)
     if pretrained:
-        raise ValueError(f"no pretrained weights are registered for {spec.name!r}")
+        from .weights.hub import load_pretrained
+        from .weights.pretrained import get_weights
+
+        weights = get_weights(spec.name, pretrained)
+        if weights.model != spec.name:
+            raise ValueError(f"{weights.name} holds weights for {weights.model}, not {spec.name}")
+        return load_pretrained(weights, num_classes=num_classes, **overrides)
     return EfficientNet(spec, num_classes=num_classes, **overrides)

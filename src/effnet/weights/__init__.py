@@ -1,5 +1,49 @@
-"""Checkpoint interop: effnet's self-describing safetensors format, peers' layouts, downloads."""
+"""Checkpoint interop: effnet's self-describing safetensors format, peers' layouts, downloads.
 
-from .checkpoint import CheckpointMismatchError, load_model, load_state_dict_checked, save_model
+Names are resolved on first use (PEP 562), so ``import effnet`` stays free of torch until a model
+or checkpoint is actually touched.
+"""
 
-__all__ = ["CheckpointMismatchError", "load_model", "load_state_dict_checked", "save_model"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CheckpointMismatchError": "checkpoint",
+    "load_model": "checkpoint",
+    "load_state_dict_checked": "checkpoint",
+    "read_metadata": "checkpoint",
+    "save_model": "checkpoint",
+    "convert_checkpoint": "convert",
+    "export_state_dict": "convert",
+    "infer_model": "convert",
+    "read_checkpoint": "convert",
+    "ChecksumError": "fetch",
+    "DownloadError": "fetch",
+    "OfflineError": "fetch",
+    "download": "fetch",
+    "load_pretrained": "hub",
+    "preprocess_for": "hub",
+    "transforms_for": "hub",
+    "PEERS": "peers",
+    "WEIGHTS": "pretrained",
+    "WeightSet": "pretrained",
+    "default_weights": "pretrained",
+    "get_weights": "pretrained",
+    "list_weights": "pretrained",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

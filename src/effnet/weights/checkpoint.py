@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +28,36 @@ class CheckpointMismatchError(ValueError):
     """A state dict that does not fit the model; the message names the first offending tensor."""
 
 
-def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """``load_state_dict(strict=True)`` with one readable error instead of a wall of keys."""
+def load_state_dict_checked(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    *,
+    source_names: Mapping[str, str] | None = None,
+    source: str = "checkpoint",
+) -> None:
+    """``load_state_dict(strict=True)`` with one readable error instead of a wall of keys.
+
+    Shapes are checked first, in the state's order, so a checkpoint of another variant reports the
+    first tensor whose shape differs. ``source_names`` maps effnet keys to the names the tensors
+    had in a peer's file (``source``), so converted checkpoints name both.
+    """
     own = model.state_dict()
+    names = source_names or {}
+
+    def described(key: str) -> str:
+        return f"{key!r} ({source} {names[key]!r})" if key in names else repr(key)
+
     for key, tensor in state.items():
         if key in own and own[key].shape != tensor.shape:
             raise CheckpointMismatchError(
-                f"checkpoint tensor {key!r} has shape {tuple(tensor.shape)} but the model expects "
-                f"{tuple(own[key].shape)}; the checkpoint is for a different model or class count"
+                f"checkpoint tensor {described(key)} has shape {tuple(tensor.shape)} but the model "
+                f"expects {tuple(own[key].shape)}; the checkpoint is for a different model or "
+                "class count"
             )
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
-        first = f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0]!r}"
+        first = f"missing {described(missing[0])}" if missing else f"unexpected {unexpected[0]!r}"
         raise CheckpointMismatchError(
             f"checkpoint does not fit the model: {len(missing)} missing and {len(unexpected)} "
             f"unexpected tensors (first: {first}); the checkpoint is for a different model"
@@ -54,11 +72,20 @@ def save_model(
     preprocess: Preprocess | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model`` (an effnet model) and its description atomically to ``path``."""
+    """Write ``model`` (an effnet model) and its description atomically to ``path``.
+
+    Class names and preprocessing default to what the model carries (``model.class_names``,
+    ``model.preprocess``, set by conversion, pretrained loading and :func:`load_model`).
+    """
     from safetensors.torch import save_file
 
     spec: NetSpec = model.spec  # type: ignore[assignment]
     num_classes = int(getattr(model, "num_classes", 0))
+    if class_names is None:  # a carried list is stale once the classifier has been replaced
+        carried = getattr(model, "class_names", None)
+        class_names = carried if carried is not None and len(carried) == num_classes else None
+    if preprocess is None:
+        preprocess = getattr(model, "preprocess", None)
     if class_names is not None and len(class_names) != num_classes:
         raise ValueError(f"{len(class_names)} class names for a {num_classes}-class model")
     meta = {
@@ -67,7 +94,7 @@ def save_model(
         "num_classes": str(num_classes),
         "in_chans": str(getattr(model, "in_chans", 3)),
         "padding": getattr(model, "padding", "symmetric"),
-        "class_names": json.dumps(class_names) if class_names is not None else "null",
+        "class_names": json.dumps(list(class_names)) if class_names is not None else "null",
         "preprocess": (preprocess or default_preprocess(spec)).to_json(),
         "extra": json.dumps(extra or {}),
     }
@@ -111,7 +138,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_model(path: str | os.PathLike, map_location: str = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild the model a checkpoint describes and load its weights; returns (model, metadata)."""
+    """Rebuild the model a checkpoint describes and load its weights; returns (model, metadata).
+
+    The model also carries ``preprocess`` and ``class_names`` from the header, so
+    ``effnet.transforms_for(model)`` and a later ``save_model`` keep them.
+    """
     from safetensors.torch import load_file
 
     from ..models import EfficientNet
@@ -124,4 +155,6 @@ def load_model(path: str | os.PathLike, map_location: str = "cpu") -> tuple[nn.M
         padding=meta["padding"],
     )
     load_state_dict_checked(model, load_file(str(path), device=map_location))
+    model.preprocess = meta["preprocess"]
+    model.class_names = meta["class_names"]
     return model, meta

@@ -1,0 +1,97 @@
+"""``effnet convert``: a torchvision / timm / efficientnet-pytorch / Keras checkpoint to effnet's
+self-describing safetensors (``--from``), or an effnet checkpoint back to torchvision or timm
+(``--to``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import example_help
+
+FROM = ("torchvision", "timm", "timm-tf", "lukemelas", "keras")
+TO = ("torchvision", "timm", "timm-tf", "lukemelas")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="load torchvision, timm, efficientnet-pytorch, Keras checkpoints (and export back)",
+        description="--from reads a peer's checkpoint and writes an effnet .safetensors that "
+        "records the padding, BN epsilon, preprocessing and class names the weights need. "
+        "timm-tf is timm's tf_efficientnet_* (TensorFlow ports: SAME padding, BN eps 1e-3); "
+        "lukemelas is efficientnet-pytorch. --to writes an effnet checkpoint in a peer's layout.",
+        **example_help(
+            "effnet convert --from timm-tf tf_efficientnet_b3_aa-84b4657e.pth "
+            "--model efficientnet_b3 --out b3.safetensors\n"
+            "effnet convert --from keras efficientnetb0.weights.h5 --out b0.safetensors\n"
+            "effnet convert --to torchvision b0.safetensors --out b0_torchvision.pth"
+        ),
+    )
+    direction = p.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--from", dest="source_peer", choices=FROM, help="peer layout of SRC")
+    direction.add_argument("--to", dest="target_peer", choices=TO, help="peer layout to write")
+    p.add_argument("src", help="checkpoint to read (.pth/.pt/.bin/.safetensors, Keras .h5)")
+    p.add_argument("--out", required=True, help="file to write (.safetensors, or .pth for --to)")
+    p.add_argument("--model", help="effnet model name (default: told from the checkpoint's shapes)")
+    p.add_argument(
+        "--num-classes", type=int, help="expected classifier width (default: the checkpoint's)"
+    )
+    p.add_argument(
+        "--no-strict",
+        action="store_true",
+        help="with --to: export even if the peer's default padding/BN epsilon differ",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.source_peer:
+        return _from_peer(args)
+    return _to_peer(args)
+
+
+def _from_peer(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..weights.checkpoint import save_model
+    from ..weights.convert import convert_checkpoint
+
+    model = convert_checkpoint(args.src, args.source_peer, args.model, num_classes=args.num_classes)
+    out = save_model(
+        args.out,
+        model,
+        extra={"converted_from": args.source_peer, "source": Path(args.src).name},
+    )
+    pre = model.preprocess
+    print(
+        f"{args.source_peer} {Path(args.src).name} -> {model.spec.name} "
+        f"(padding={model.padding}, bn_eps={model.spec.bn_eps:g}, {model.num_classes} classes)\n"
+        f"preprocessing: {pre.resolution}px, crop {pre.crop_pct:g} (resize {pre.resize_size}), "
+        f"{pre.interpolation}, mean {pre.mean}, std {pre.std}\n"
+        f"wrote {out}"
+    )
+    return 0
+
+
+def _to_peer(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from ..weights.checkpoint import load_model
+    from ..weights.convert import export_state_dict
+
+    model, _ = load_model(args.src)
+    if args.model and args.model != model.spec.name:
+        raise ValueError(f"{args.src} holds {model.spec.name}, not {args.model}")
+    state = export_state_dict(model, args.target_peer, strict=not args.no_strict)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in state.items()}, str(out))
+    else:
+        torch.save(state, out)
+    print(f"{model.spec.name} -> {args.target_peer} layout ({len(state)} tensors); wrote {out}")
+    return 0

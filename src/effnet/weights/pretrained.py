@@ -1,0 +1,238 @@
+"""Named pretrained weight sets: where each file lives and how to use it, as data.
+
+Every entry points at a checkpoint its publisher serves (torchvision's and timm's own URLs) and
+carries what it takes to reproduce the publisher's accuracy: the layout the file is in (which also
+fixes padding and BN epsilon, see :mod:`effnet.weights.peers`), the evaluation preprocessing, and
+the reported top-1/top-5. Names are ``<model>.<tag>``, e.g. ``efficientnet_b0.tf_aa_in1k``.
+
+Checksums follow torch.hub's convention: the publishers put the first 8 hex digits of the file's
+sha256 in its name (``...-7f5810bc.pth``), and only that prefix is published for most files. Where
+the full digest is known (quoted by independent users of the same file) the entry holds all 64
+digits; otherwise it holds the prefix and the download is checked against the prefix.
+
+Accuracy sources: torchvision's weight metadata (``_metrics`` of ``EfficientNet_B*_Weights``) and
+timm's ``results/results-imagenet.csv``; both evaluate at the resolution and crop stored here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..data.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from .peers import PEERS
+
+TORCHVISION_DOCS = "https://pytorch.org/vision/stable/models/efficientnet.html"
+TIMM_RESULTS = (
+    "https://github.com/huggingface/pytorch-image-models/blob/main/results/results-imagenet.csv"
+)
+_INCEPTION = (0.5, 0.5, 0.5)  # mean = std = 0.5: AdvProp (ap) weights expect [-1, 1] input
+
+#: Tags tried in order for ``pretrained=True``: the paper's own released weights (TensorFlow,
+#: AutoAugment; PAPER.md Table 2), then what exists for B8 (RandAugment) and L2 (Noisy Student).
+DEFAULT_TAGS = ("tf_aa_in1k", "tf_ra_in1k", "tf_ns_jft_in1k")
+
+
+@dataclass(frozen=True)
+class WeightSet:
+    """One published checkpoint and everything needed to use it as its authors did."""
+
+    model: str
+    tag: str
+    url: str
+    sha256: str
+    peer: str
+    preprocess: Preprocess
+    top1: float
+    top5: float
+    reference: str
+    num_classes: int = 1000
+    classes: str = "imagenet-1k"
+    #: Why the evaluation resolution differs from the variant's (empty when it does not).
+    resolution_note: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}.{self.tag}"
+
+    @property
+    def padding(self) -> str:
+        return PEERS[self.peer].padding
+
+    @property
+    def bn_eps(self) -> float:
+        return PEERS[self.peer].eps_for(self.model)
+
+    @property
+    def peer_model(self) -> str:
+        """The publisher's own name for the architecture (``tf_efficientnet_b3``)."""
+        return PEERS[self.peer].peer_model_name(self.model)
+
+    @property
+    def file_name(self) -> str:
+        """Name in the cache: the publisher's file name, which keeps its hash prefix."""
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def class_names(self) -> list[str]:
+        from .imagenet_classes import IMAGENET1K_CLASSES
+
+        if self.classes != "imagenet-1k":
+            raise ValueError(f"{self.name}: unknown class list {self.classes!r}")
+        return list(IMAGENET1K_CLASSES)
+
+
+_RW = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
+_HF = "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/"
+
+# The tables below are the publishers' numbers, one checkpoint per row.
+# fmt: off
+
+#: torchvision: (variant, tag, file, sha256, crop, resize, interpolation, top-1, top-5).
+#: B0-B4 are timm's PyTorch-trained weights re-keyed (BN eps 1e-5); B5-B7 are efficientnet-
+#: pytorch's TensorFlow ports, which torchvision runs with symmetric padding and BN eps 1e-3.
+_TORCHVISION_ROWS = (
+    ("b0", "tv_in1k", "efficientnet_b0_rwightman-7f5810bc.pth", "7f5810bc96def8f7552d5b7e68d53c4786f81167d28291b21c0d90e1fca14934", 224, 256, "bicubic", 77.692, 93.532),  # noqa: E501
+    ("b1", "tv_in1k", "efficientnet_b1_rwightman-bac287d4.pth", "bac287d4", 240, 256, "bicubic", 78.642, 94.186),  # noqa: E501
+    ("b1", "tv2_in1k", "efficientnet_b1-c27df63c.pth", "c27df63ce6eb17ef8bcea58922fd3a254cba910c720f41ee89d64d99fb7a4ddf", 240, 255, "bilinear", 79.838, 94.934),  # noqa: E501
+    ("b2", "tv_in1k", "efficientnet_b2_rwightman-c35c1473.pth", "c35c1473", 288, 288, "bicubic", 80.608, 95.310),  # noqa: E501
+    ("b3", "tv_in1k", "efficientnet_b3_rwightman-b3899882.pth", "b3899882250c22946d0229d266049fcd133c169233530b36b9ffa7983988362f", 300, 320, "bicubic", 82.008, 96.054),  # noqa: E501
+    ("b4", "tv_in1k", "efficientnet_b4_rwightman-23ab8bcd.pth", "23ab8bcd5bdbef61a7a43b91adcad81f622fd7f36fb4935a569828d77888c44e", 380, 384, "bicubic", 83.384, 96.594),  # noqa: E501
+    ("b5", "tv_in1k", "efficientnet_b5_lukemelas-1a07897c.pth", "1a07897c", 456, 456, "bicubic", 83.444, 96.628),  # noqa: E501
+    ("b6", "tv_in1k", "efficientnet_b6_lukemelas-24a108a5.pth", "24a108a5", 528, 528, "bicubic", 84.008, 96.916),  # noqa: E501
+    ("b7", "tv_in1k", "efficientnet_b7_lukemelas-c5b4e57e.pth", "c5b4e57e", 600, 600, "bicubic", 84.122, 96.908),  # noqa: E501
+)
+
+#: timm: (variant, tag, url, resolution, crop_pct, top-1, top-5), all bicubic. Tags starting
+#: tf_ are timm's ports of the TensorFlow releases: in1k (baseline preprocessing), aa
+#: (AutoAugment: the paper's Table 2), ap (AdvProp, inputs in [-1, 1]), ra (RandAugment), ns_jft
+#: (Noisy Student on JFT-300M). The others were trained in PyTorch by timm.
+_TIMM_ROWS = (
+    ("b0", "ra_in1k", _RW + "efficientnet_b0_ra-3dd342df.pth", 224, 0.875, 77.694, 93.532),
+    ("b1", "ft_in1k", _RW + "efficientnet_b1-533bc792.pth", 256, 1.0, 78.800, 94.342),
+    ("b2", "ra_in1k", _RW + "efficientnet_b2_ra-bcdf34b7.pth", 288, 1.0, 80.610, 95.314),
+    ("b3", "ra2_in1k", _RW + "efficientnet_b3_ra2-cf984f9c.pth", 320, 1.0, 82.242, 96.118),
+    ("b4", "ra2_in1k", _RW + "efficientnet_b4_ra2_320-7eb33cd5.pth", 384, 1.0, 83.414, 96.598),
+    ("b0", "tf_in1k", _HF + "tf_efficientnet_b0-0af12548.pth", 224, 0.875, 76.532, 93.008),
+    ("b0", "tf_aa_in1k", _RW + "tf_efficientnet_b0_aa-827b6e33.pth", 224, 0.875, 76.834, 93.220),
+    ("b0", "tf_ap_in1k", _RW + "tf_efficientnet_b0_ap-f262efe1.pth", 224, 0.875, 77.090, 93.262),
+    ("b0", "tf_ns_jft_in1k", _RW + "tf_efficientnet_b0_ns-c0e6a31c.pth", 224, 0.875, 78.670, 94.374),  # noqa: E501
+    ("b1", "tf_in1k", _HF + "tf_efficientnet_b1-5c1377c4.pth", 240, 0.882, 78.560, 94.094),
+    ("b1", "tf_aa_in1k", _RW + "tf_efficientnet_b1_aa-ea7a6ee0.pth", 240, 0.882, 78.830, 94.198),
+    ("b1", "tf_ap_in1k", _RW + "tf_efficientnet_b1_ap-44ef0a3d.pth", 240, 0.882, 79.280, 94.308),
+    ("b1", "tf_ns_jft_in1k", _RW + "tf_efficientnet_b1_ns-99dd0c41.pth", 240, 0.882, 81.394, 95.736),  # noqa: E501
+    ("b2", "tf_in1k", _HF + "tf_efficientnet_b2-e393ef04.pth", 260, 0.890, 79.604, 94.714),
+    ("b2", "tf_aa_in1k", _RW + "tf_efficientnet_b2_aa-60c94f97.pth", 260, 0.890, 80.084, 94.906),
+    ("b2", "tf_ap_in1k", _RW + "tf_efficientnet_b2_ap-2f8e7636.pth", 260, 0.890, 80.308, 95.028),
+    ("b2", "tf_ns_jft_in1k", _RW + "tf_efficientnet_b2_ns-00306e48.pth", 260, 0.890, 82.378, 96.254),  # noqa: E501
+    ("b3", "tf_in1k", _HF + "tf_efficientnet_b3-e3bd6955.pth", 300, 0.904, 80.878, 95.300),
+    ("b3", "tf_aa_in1k", _RW + "tf_efficientnet_b3_aa-84b4657e.pth", 300, 0.904, 81.644, 95.722),
+    ("b3", "tf_ap_in1k", _RW + "tf_efficientnet_b3_ap-aad25bdd.pth", 300, 0.904, 81.826, 95.626),
+    ("b3", "tf_ns_jft_in1k", _RW + "tf_efficientnet_b3_ns-9d44bf68.pth", 300, 0.904, 84.056, 96.918),  # noqa: E501
+    ("b4", "tf_in1k", _HF + "tf_efficientnet_b4-74ee3bed.pth", 380, 0.922, 82.608, 96.128),
+    ("b4", "tf_aa_in1k", _RW + "tf_efficientnet_b4_aa-818f208c.pth", 380, 0.922, 83.018, 96.300),
+    ("b4", "tf_ap_in1k", _RW + "tf_efficientnet_b4_ap-dedb23e6.pth", 380, 0.922, 83.250, 96.394),
+    ("b4", "tf_ns_jft_in1k", _RW + "tf_efficientnet_b4_ns-d6313a46.pth", 380, 0.922, 85.162, 97.470),  # noqa: E501
+    ("b5", "tf_in1k", _HF + "tf_efficientnet_b5-c6949ce9.pth", 456, 0.934, 83.176, 96.536),
+    ("b5", "tf_aa_in1k", _HF + "tf_efficientnet_b5_aa-99018a74.pth", 456, 0.934, 83.688, 96.712),
+    ("b5", "tf_ap_in1k", _RW + "tf_efficientnet_b5_ap-9e82fae8.pth", 456, 0.934, 84.258, 96.974),
+    ("b5", "tf_ra_in1k", _RW + "tf_efficientnet_b5_ra-9a3e5369.pth", 456, 0.934, 83.810, 96.754),
+    ("b5", "tf_ns_jft_in1k", _RW + "tf_efficientnet_b5_ns-6f26d0cf.pth", 456, 0.934, 86.088, 97.754),  # noqa: E501
+    ("b6", "tf_aa_in1k", _RW + "tf_efficientnet_b6_aa-80ba17e4.pth", 528, 0.942, 84.116, 96.880),
+    ("b6", "tf_ap_in1k", _RW + "tf_efficientnet_b6_ap-4ffb161f.pth", 528, 0.942, 84.786, 97.136),
+    ("b6", "tf_ns_jft_in1k", _RW + "tf_efficientnet_b6_ns-51548356.pth", 528, 0.942, 86.456, 97.884),  # noqa: E501
+    ("b7", "tf_aa_in1k", _HF + "tf_efficientnet_b7_aa-076e3472.pth", 600, 0.949, 84.414, 96.906),
+    ("b7", "tf_ap_in1k", _RW + "tf_efficientnet_b7_ap-ddb28fec.pth", 600, 0.949, 85.122, 97.252),
+    ("b7", "tf_ra_in1k", _RW + "tf_efficientnet_b7_ra-6c08e654.pth", 600, 0.949, 84.932, 97.208),
+    ("b7", "tf_ns_jft_in1k", _RW + "tf_efficientnet_b7_ns-1dbc32de.pth", 600, 0.949, 86.840, 98.094),  # noqa: E501
+    ("b8", "tf_ra_in1k", _RW + "tf_efficientnet_b8_ra-572d5dd9.pth", 672, 0.954, 85.368, 97.394),
+    ("b8", "tf_ap_in1k", _RW + "tf_efficientnet_b8_ap-00e169fa.pth", 672, 0.954, 85.364, 97.292),
+    ("l2", "tf_ns_jft_in1k", _RW + "tf_efficientnet_l2_ns-df73bb44.pth", 800, 0.960, 88.352, 98.648),  # noqa: E501
+    ("l2", "tf_ns_jft_in1k_475", _RW + "tf_efficientnet_l2_ns_475-bebbd00a.pth", 475, 0.936, 88.234, 98.546),  # noqa: E501
+)
+# fmt: on
+
+_TIMM_TEST_SIZE = "timm trains at {} px and reports accuracy at this larger test size, crop 1.0"
+
+#: Why an entry is evaluated at another resolution than its variant's.
+_RESOLUTION_NOTES = {
+    "efficientnet_b2.tv_in1k": "torchvision evaluates B2 at 288 px, crop 1.0 (timm's test size)",
+    "efficientnet_b1.ft_in1k": _TIMM_TEST_SIZE.format(224),
+    "efficientnet_b2.ra_in1k": _TIMM_TEST_SIZE.format(256),
+    "efficientnet_b3.ra2_in1k": _TIMM_TEST_SIZE.format(288),
+    "efficientnet_b4.ra2_in1k": _TIMM_TEST_SIZE.format(320),
+    "efficientnet_l2.tf_ns_jft_in1k_475": "Noisy Student's L2, fine-tuned and evaluated at 475 px",
+}
+
+
+def _torchvision(variant, tag, file, sha256, crop, resize, interpolation, top1, top5) -> WeightSet:
+    """torchvision states its eval transform as (resize, crop) sizes: crop_pct = crop / resize."""
+    model = f"efficientnet_{variant}"
+    return WeightSet(
+        model=model,
+        tag=tag,
+        url=f"https://download.pytorch.org/models/{file}",
+        sha256=sha256,
+        peer="torchvision",
+        preprocess=Preprocess(crop, crop / resize, interpolation, IMAGENET_MEAN, IMAGENET_STD),
+        top1=top1,
+        top5=top5,
+        reference=TORCHVISION_DOCS,
+        resolution_note=_RESOLUTION_NOTES.get(f"{model}.{tag}", ""),
+    )
+
+
+def _timm(variant, tag, url, resolution, crop_pct, top1, top5) -> WeightSet:
+    """timm publishes the sha256 prefix in the file name only (torch.hub's convention)."""
+    model = f"efficientnet_{variant}"
+    mean, std = (_INCEPTION, _INCEPTION) if "_ap_" in tag else (IMAGENET_MEAN, IMAGENET_STD)
+    return WeightSet(
+        model=model,
+        tag=tag,
+        url=url,
+        sha256=url.rsplit("-", 1)[-1].removesuffix(".pth"),
+        peer="timm-tf" if tag.startswith("tf_") else "timm",
+        preprocess=Preprocess(resolution, crop_pct, "bicubic", mean, std),
+        top1=top1,
+        top5=top5,
+        reference=TIMM_RESULTS,
+        resolution_note=_RESOLUTION_NOTES.get(f"{model}.{tag}", ""),
+    )
+
+
+_ENTRIES = (
+    *(_torchvision(*row) for row in _TORCHVISION_ROWS),
+    *(_timm(*row) for row in _TIMM_ROWS),
+)
+WEIGHTS: dict[str, WeightSet] = {entry.name: entry for entry in _ENTRIES}
+
+
+def list_weights(model: str | None = None) -> list[str]:
+    """Registered weight names, all of them or those of one model, in registration order."""
+    return [name for name, w in WEIGHTS.items() if model is None or w.model == model]
+
+
+def default_weights(model: str) -> WeightSet:
+    """What ``pretrained=True`` loads: the paper's own weights where they exist."""
+    tags = {w.tag for w in WEIGHTS.values() if w.model == model}
+    for tag in DEFAULT_TAGS:
+        if tag in tags:
+            return WEIGHTS[f"{model}.{tag}"]
+    raise ValueError(f"no pretrained weights are registered for {model!r}")
+
+
+def get_weights(name: str, tag: str | bool | None = None) -> WeightSet:
+    """Look up weights by ``"model.tag"``, by a model and a tag, or a model's default.
+
+    ``tag`` may be a tag (``"tv_in1k"``), a full name, or True/None for the default.
+    """
+    if isinstance(tag, str):
+        key = tag if "." in tag else f"{name}.{tag}"
+    elif "." in name:
+        key = name
+    else:
+        return default_weights(name)
+    if key not in WEIGHTS:
+        model = key.split(".", 1)[0]
+        known = list_weights(model) or list(WEIGHTS)
+        raise ValueError(f"unknown weights {key!r}; known: {', '.join(known)}")
+    return WEIGHTS[key]
