@@ -20,8 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/effnet profile efficientnet_b0
-	@echo "coming soon: training (the digits demo lands with the [train] issue)"
+	$(BIN)/effnet train --config configs/b0_digits.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks configs

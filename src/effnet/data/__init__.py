@@ -1,5 +1,40 @@
-"""Data sets and transforms (torchvision), and the embedded digits default."""
+"""Data sets and transforms (torchvision), and the embedded digits default.
+
+``preprocess`` (evaluation preprocessing as data) has no torch import; the data sets and training
+transforms are loaded on first use so that reading a checkpoint's metadata stays light.
+"""
+
+from typing import Any
 
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, default_preprocess, eval_transform
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocess", "default_preprocess", "eval_transform"]
+_LAZY = {
+    "DATASETS": "datasets",
+    "DataSplits": "datasets",
+    "build_datasets": "datasets",
+    "DigitsImages": "digits",
+    "Skipped": "loading",
+    "train_transform": "transforms",
+}
+
+__all__ = [
+    "DATASETS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "DataSplits",
+    "DigitsImages",
+    "Preprocess",
+    "Skipped",
+    "build_datasets",
+    "default_preprocess",
+    "eval_transform",
+    "train_transform",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,11 @@
+"""Training: the paper's recipe (TF-style RMSProp, warm-up + 0.97 staircase decay, EMA), the loop,
+resumable checkpoints and torchrun data parallelism.
+
+``train(load_config("configs/b0_digits.py"))`` is the whole API; the pieces below are small units
+that tests (and curious readers) use one at a time.
+"""
+
+from .api import TrainResult, train
+from .config import TrainConfig, apply_overrides, load_config
+
+__all__ = ["TrainConfig", "TrainResult", "apply_overrides", "load_config", "train"]

@@ -1,0 +1,101 @@
+"""What a run leaves for people: a JSONL log, TensorBoard scalars and a PNG of the curves.
+
+Only rank 0 writes (a :class:`RunLogger` built with ``enabled=False`` does nothing), so a
+torchrun job produces one log, not one per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class RunLogger:
+    """Appends records to ``log.jsonl`` and mirrors their numbers to TensorBoard."""
+
+    def __init__(self, output_dir: Path, enabled: bool = True, resume_step: int | None = None):
+        self.enabled = enabled
+        self.path = output_dir / "log.jsonl"
+        self._tb = None
+        if not enabled:
+            return
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if resume_step is None:
+            self.path.write_text("")
+        else:
+            _truncate_after(self.path, resume_step)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(output_dir / "tensorboard"))
+        except ImportError:  # tensorboard is a dependency, but a log without it still works
+            self._tb = None
+
+    def log(self, kind: str, step: int, **values: Any) -> None:
+        if not self.enabled:
+            return
+        record = {"kind": kind, "step": step, **values}
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for key, value in values.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    self._tb.add_scalar(f"{kind}/{key}", value, step)
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+
+def _truncate_after(path: Path, step: int) -> None:
+    """On resume, drop records a killed run wrote after its last checkpoint (they are redone)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:  # a line cut short by the kill
+            continue
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)
+
+
+def plot_curves(records: list[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Training loss per logged step and minival accuracy per evaluation, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [r for r in records if r["kind"] == "train"]
+    evals = [r for r in records if r["kind"] == "eval" and r.get("val_acc") is not None]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
+    if evals and evals[0].get("val_loss") is not None:
+        ax_loss.plot([r["step"] for r in evals], [r["val_loss"] for r in evals], "o-", label="val")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("cross-entropy")
+    ax_loss.legend()
+    ax_loss.grid(alpha=0.3)
+    ax_acc.plot([r["epoch"] for r in evals], [100 * r["val_acc"] for r in evals], "o-")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("minival top-1 (%)")
+    ax_acc.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

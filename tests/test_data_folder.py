@@ -1,0 +1,81 @@
+"""An image folder with a truncated JPEG and a text file named .png trains to the end."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from effnet.cli import main
+from effnet.data.datasets import build_datasets
+from effnet.data.loading import Skipped
+from effnet.weights.checkpoint import load_model
+
+PHOTOS = {"cat": skdata.chelsea, "coffee": skdata.coffee}
+
+
+def make_folder(root, per_class=7):
+    """Real photos, cropped at random places: ``root/{train,val}/{cat,coffee}/*``."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", per_class), ("val", 3)):
+        for name, load in PHOTOS.items():
+            photo = load()
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                y, x = rng.integers(0, 100, size=2)
+                crop = Image.fromarray(photo[y : y + 200, x : x + 200]).resize((48, 48))
+                crop.save(folder / f"{i}.{'jpg' if i % 2 else 'png'}")
+    buffer = io.BytesIO()
+    Image.fromarray(skdata.chelsea()).save(buffer, format="JPEG")
+    truncated = root / "train" / "cat" / "broken.jpg"
+    truncated.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    text = root / "train" / "coffee" / "notes.png"
+    text.write_text("these are not the pixels you are looking for\n")
+    return truncated, text
+
+
+@pytest.fixture
+def folder(tmp_path):
+    truncated, text = make_folder(tmp_path / "data")
+    return tmp_path / "data", truncated, text
+
+
+def test_unreadable_files_become_skipped_samples(folder):
+    root, truncated, text = folder
+    data = build_datasets("imagefolder", str(root), 32, minival_size=0)
+    assert data.class_names == ["cat", "coffee"]
+    assert len(data.train) == 16 and len(data.test) == 6
+    skipped = [s for s in (data.train[i] for i in range(16)) if isinstance(s, Skipped)]
+    assert sorted(s.source for s in skipped) == sorted([str(truncated), str(text)])
+    assert any("truncated" in s.reason for s in skipped)
+
+
+def test_training_skips_both_files_reports_them_and_finishes(folder, tmp_path, capsys):
+    root, truncated, text = folder
+    out = tmp_path / "run"
+    overrides = [
+        "dataset=imagefolder", f"data_dir={root}", "image_size=32", "batch_size=8",
+        "minival_size=0", "epochs=2", "warmup_epochs=0", "ema_decay=0", "autoaugment=imagenet",
+        "crop_scale_min=0.08", "hflip=true", "eval_crop_pct=0.875", "num_workers=2",
+        "log_every=1", f"output_dir={out}",
+    ]  # fmt: skip
+    assert main(["train", "--config", "configs/b0_digits.py", "--override", *overrides]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if "skipping unreadable image" in line]
+    assert len(warnings) == 2  # one warning per file, naming it
+    assert any(str(truncated) in line for line in warnings)
+    assert any(str(text) in line for line in warnings)
+    # Both files come round every epoch (16 images, 2 steps of 8): counted at each epoch's end.
+    assert captured.err.count("skipped 2 unreadable images") == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped_images"] == 4 and summary["steps"] == 4
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    skipped = [r for r in records if r["kind"] == "skipped"]
+    assert [r["files"] for r in skipped] == [sorted([str(truncated), str(text)])] * 2
+    assert "done:" in captured.out and "skipped 4 unreadable images" in captured.out
+    model, meta = load_model(out / "model.safetensors")
+    assert model.num_classes == 2
+    assert meta["class_names"] == ["cat", "coffee"] and meta["preprocess"].resolution == 32
