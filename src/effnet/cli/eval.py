@@ -1,0 +1,60 @@
+"""``effnet eval``: top-1/top-5, per-class accuracy and a confusion matrix on an image folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import example_help
+from ._weights import add_weights_args, load_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="accuracy of a checkpoint on an ImageFolder tree (DATA/<class>/<image>)",
+        description="Evaluate with the preprocessing stored in the checkpoint (resolution, crop "
+        "ratio, interpolation). Class folders must carry the checkpoint's class names.",
+        **example_help(
+            "effnet eval --weights runs/digits_ft/best.safetensors data/digits/test\n"
+            "effnet eval --weights model.safetensors data/val --json results.json"
+        ),
+    )
+    p.add_argument("data", help="folder with one sub-folder of images per class")
+    add_weights_args(p)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
+    p.add_argument(
+        "--confusion",
+        default="confusion_matrix.png",
+        help="where to write the confusion-matrix PNG (default: ./confusion_matrix.png); "
+        "'none' to skip",
+    )
+    p.add_argument("--json", help="also write all numbers as JSON to this file ('-' = stdout only)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..tools.evaluate import evaluate, plot_confusion
+
+    if args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    loaded = load_from_args(args)
+    result = evaluate(
+        loaded, args.data, args.batch_size, args.workers, progress=not args.no_progress
+    )
+    if args.json == "-":
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{loaded.name} from {loaded.source}")
+        print(result.format())
+    if args.json and args.json != "-":
+        print(f"results: {result.save_json(args.json)}")
+    if args.confusion.lower() != "none":
+        path = plot_confusion(result, args.confusion)
+        if args.json != "-":
+            print(f"confusion matrix: {path}")
+    return 0

@@ -1,0 +1,174 @@
+"""``effnet finetune``: train a checkpoint on new data (the paper's Table 5) with the train engine.
+
+Fine-tuning is just another training config: this command resolves the starting weights, fills in
+the data and the few fine-tuning fields, and hands the config to :func:`effnet.train.train`. The
+engine re-initialises the classifier when the class count differs, freezes the backbone for
+``freeze_backbone_epochs`` and scales its learning rate by ``backbone_lr_scale``; the checkpoint it
+writes carries the class names and preprocessing, so ``effnet eval``/``predict`` need no flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from . import example_help
+
+#: The recipe used without ``--config``: a short, common transfer schedule (the paper gives none).
+#: Each value is a field of :class:`effnet.train.TrainConfig`; the configs in configs/finetune_*.py
+#: spell out their own, per data set. The minival is 10% of the training images (at most 25,000).
+FINETUNE_DEFAULTS: dict[str, Any] = dict(
+    dataset="imagefolder",
+    epochs=10,  # pretrained features adapt in a few epochs on data sets of thousands of images
+    batch_size=64,  # fits B0-B3 at their resolution on one consumer GPU
+    optimizer="sgd",  # SGD + Nesterov momentum, the usual transfer optimizer
+    lr_per_256=0.04,  # 0.01 at batch 64
+    warmup_epochs=1.0,  # let the new head settle before the full learning rate
+    lr_decay_rate=0.7,  # ~0.17x the base rate after 10 epochs ...
+    lr_decay_epochs=2.0,  # ... in steps every 2 epochs
+    freeze_backbone_epochs=1,  # first epoch trains the fresh classifier only
+    backbone_lr_scale=0.1,  # pretrained layers move 10x slower than the new head
+    label_smoothing=0.1,  # as in the ImageNet recipe
+    autoaugment=None,  # a short schedule gains little from it and runs slower
+    crop_scale_min=0.25,  # milder than ImageNet's 0.08: objects often fill less of the frame
+    drop_path_rate=0.2,  # the paper's stochastic depth
+    ema_decay=0.999,  # short runs: a long-horizon 0.9999 average would lag the weights
+    zero_init_head=True,  # the new head starts neutral and does not disturb the backbone
+    num_workers=min(8, os.cpu_count() or 1),
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "finetune",
+        help="fine-tune a checkpoint on an image folder or a Table 5 data set",
+        description="Start from --weights, size a new classifier to the data, train with the "
+        "training engine and write a self-describing checkpoint (OUTPUT_DIR/best.safetensors). "
+        "DATA is an ImageFolder tree: DATA/train/<class>/<image> with DATA/val or DATA/test as the "
+        "test split, or DATA/<class>/<image>; with a config for a torchvision data set it is the "
+        "download folder.",
+        **example_help(
+            "effnet finetune data/pets --weights b0.safetensors --epochs 5 --output-dir runs/pets\n"
+            "effnet finetune ~/data/cifar10 --weights b0.safetensors "
+            "--config configs/finetune_cifar10.py\n"
+            "effnet eval --weights runs/pets/best.safetensors data/pets/test"
+        ),
+    )
+    p.add_argument("data", nargs="?", help="image folder (or data set folder with --config)")
+    p.add_argument(
+        "--weights",
+        required=True,
+        help="starting point: an effnet checkpoint, or a pretrained weight name with --model",
+    )
+    p.add_argument("--model", help="model name; optional with an effnet checkpoint")
+    p.add_argument("--config", help="a fine-tuning config, e.g. configs/finetune_flowers.py")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer updates")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr-per-256", type=float, help="learning rate per 256 images")
+    p.add_argument("--image-size", type=int, help="default: the resolution of the weights")
+    p.add_argument("--freeze-backbone-epochs", type=int, help="epochs training only the head")
+    p.add_argument("--backbone-lr-scale", type=float, help="backbone lr relative to the head's")
+    p.add_argument("--minival-size", type=int, help="training images held out for early stopping")
+    p.add_argument("--output-dir", help="default: runs/finetune_<data folder name>")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    p.add_argument(
+        "--override",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other config field, e.g. hflip=false num_workers=0",
+    )
+    p.add_argument("--resume", action="store_true", help="continue OUTPUT_DIR/last.pt")
+    p.set_defaults(func=run)
+
+
+def _flag_changes(args: argparse.Namespace) -> dict[str, Any]:
+    flags = {
+        "epochs": args.epochs,
+        "max_steps": args.max_steps,
+        "batch_size": args.batch_size,
+        "lr_per_256": args.lr_per_256,
+        "image_size": args.image_size,
+        "freeze_backbone_epochs": args.freeze_backbone_epochs,
+        "backbone_lr_scale": args.backbone_lr_scale,
+        "minival_size": args.minival_size,
+        "output_dir": args.output_dir,
+        "device": args.device,
+    }
+    return {key: value for key, value in flags.items() if value is not None}
+
+
+def _init_checkpoint(args: argparse.Namespace, output_dir: Path):
+    """An effnet checkpoint path for the engine, and the loaded weights (to check and describe).
+
+    A pretrained weight name is written out once as an effnet checkpoint in the run folder, since
+    the engine starts from files.
+    """
+    from ..tools.trained_model import load_trained_model
+    from ..weights.checkpoint import read_metadata, save_model
+
+    loaded = load_trained_model(args.model, args.weights, device="cpu")
+    path = Path(args.weights)
+    if path.is_file():
+        try:
+            read_metadata(path)
+            return path, loaded
+        except ValueError:
+            pass
+    init = output_dir / "init.safetensors"
+    save_model(init, loaded.model, loaded.class_names, loaded.preprocess)
+    return init, loaded
+
+
+def _default_minival(cfg) -> int:
+    """10% of the training images (at most the paper's 25,000) for an ImageFolder."""
+    from ..tools.images import IMAGE_EXTENSIONS
+
+    root = Path(cfg.data_dir)
+    train_root = root / "train" if (root / "train").is_dir() else root
+    count = sum(1 for p in train_root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    return min(count // 10, 25_000)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import TrainConfig, apply_overrides, load_config, train
+
+    if args.config:
+        cfg = load_config(args.config, args.override)
+    else:
+        cfg = apply_overrides(TrainConfig(**FINETUNE_DEFAULTS), args.override)
+    if args.data is not None:
+        data = Path(args.data).expanduser()
+        if cfg.dataset == "imagefolder" and not data.is_dir():
+            raise FileNotFoundError(f"data folder {data} does not exist")
+        cfg = cfg.replace(data_dir=str(data))
+    if not cfg.data_dir:
+        raise ValueError("give DATA (an image folder) or a --config that sets data_dir")
+    changes = _flag_changes(args)
+    auto_minival = not args.config and "minival_size" not in changes
+    auto_minival = auto_minival and not any(o.startswith("minival_size") for o in args.override)
+    if "output_dir" not in changes and not args.config:
+        changes["output_dir"] = f"runs/finetune_{Path(cfg.data_dir).resolve().name}"
+    cfg = cfg.replace(**changes)
+
+    init, loaded = _init_checkpoint(args, Path(cfg.output_dir))
+    if cfg.image_size is None:
+        # The resolution the weights were trained at, not the architecture's nominal one.
+        cfg = cfg.replace(image_size=loaded.preprocess.resolution)
+    if auto_minival:
+        cfg = cfg.replace(minival_size=_default_minival(cfg) if cfg.dataset == "imagefolder" else 0)
+    cfg = cfg.replace(init_checkpoint=str(init))
+    print(f"fine-tuning {loaded.name} from {loaded.source} on {cfg.data_dir}")
+    result = train(cfg, resume=args.resume)
+    best = Path(result.best_checkpoint)
+    print(f"fine-tuned checkpoint: {best} (class names and preprocessing included)")
+    if result.test_acc is not None:
+        print(f"test top-1 of the early-stopped weights: {result.test_acc:.2%}")
+    print(
+        f"next: effnet eval --weights {best} DATA/test   |   effnet predict --weights {best} IMAGE"
+    )
+    return 0

@@ -1,0 +1,45 @@
+"""``effnet predict``: the top-k classes of images, files, folders or globs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import example_help
+from ._weights import add_weights_args, load_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="top-k labels with probabilities for images (files, folders, globs)",
+        description="Classify JPEG/PNG images (grayscale and RGBA are converted) with the class "
+        "names and preprocessing stored in the checkpoint.",
+        **example_help(
+            "effnet predict --weights runs/digits_ft/best.safetensors digit.png\n"
+            "effnet predict --weights model.safetensors photos/ 'more/*.jpg' --top-k 3"
+        ),
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image file, folder or glob")
+    add_weights_args(p)
+    p.add_argument("--top-k", type=int, default=5, help="classes to show per image (default 5)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..tools.images import collect_images
+    from ..tools.predict import predict
+
+    paths = collect_images(args.images)
+    loaded = load_from_args(args)
+    predictions = predict(loaded, paths, args.top_k, args.batch_size, progress=len(paths) > 64)
+    if args.json:
+        json.dump([p.to_dict() for p in predictions], sys.stdout, indent=2)
+        print()
+    else:
+        for prediction in predictions:
+            print(prediction.format())
+    return 0
