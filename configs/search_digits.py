@@ -1,0 +1,58 @@
+"""The paper's step-1 grid search (``effnet search-scaling``) for EfficientNet-B0 on digits.
+
+Reproduces: the procedure of PAPER.md section 1, step 1 (fix phi = 1, search alpha, beta, gamma
+under alpha * beta^2 * gamma^2 ~= 2, keep the best by validation accuracy; the paper found 1.2,
+1.1, 1.15 for B0 on ImageNet), on the embedded digits with a short schedule. The grid is coarse:
+alpha in {1.0, 1.2, 1.4}, beta in {1.0, 1.1, 1.2}, gamma in {1.0, 1.15, 1.3} within 0.15 of 2,
+which leaves 6 candidates and includes the paper's answer.
+
+Base resolution 56px (the 8x8 digits upsampled 7x; see configs/study_digits.py for why). Note that
+at such small sizes the real multiply-adds of a candidate can differ from alpha*beta^2*gamma^2:
+feature maps are ceil(size / stride), so a few extra pixels can add a whole row at every stride.
+The ranked table prints both. The minival has 180 images (one image = 0.56 points), so
+neighbouring ranks are usually within noise; rerun with ``--override seed=1`` (cached separately)
+to see how stable the order is.
+
+Costs: 6 runs of 5 epochs at 49-84M multiply-adds per image (the base: 30M); about 8-12 minutes
+on 2 quiet CPU cores (``--jobs 2`` helps only with more cores). Finished candidates are cached in
+runs/search_efficientnet_b0/candidates: rerunning trains only what is missing. The paper's finer
+grid is ``--alpha 1.0:1.4 --beta 1.0:1.4 --gamma 1.0:1.4 --step 0.05 --tolerance 0.1`` (75
+candidates).
+
+    effnet search-scaling --config configs/search_digits.py --dry-run
+    effnet search-scaling --config configs/search_digits.py
+"""
+
+from effnet.train import TrainConfig
+
+
+def get_config() -> TrainConfig:
+    return TrainConfig(
+        model="efficientnet_b0",
+        dataset="digits",
+        image_size=56,  # the base resolution every candidate is scaled from
+        epochs=5,
+        batch_size=64,
+        lr_per_256=0.016,
+        warmup_epochs=1,
+        autoaugment=None,
+        crop_scale_min=0.6,
+        hflip=False,
+        ema_decay=0.999,
+        eval_crop_pct=1.0,
+        num_workers=0,
+        log_every=5,
+        output_dir="runs/search_digits",
+    )
+
+
+def get_search() -> dict:
+    """The grid; ``effnet search-scaling --alpha/--beta/--gamma/--step/--tolerance`` override it."""
+    return {
+        "alpha": "1.0,1.2,1.4",
+        "beta": "1.0,1.1,1.2",
+        "gamma": "1.0,1.15,1.3",
+        "tolerance": 0.15,
+        "target": 2.0,
+        "phi": 1.0,
+    }

@@ -1,0 +1,126 @@
+"""``effnet search-scaling``: the paper's step-1 grid search for alpha, beta, gamma."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import example_help
+
+#: Defaults when neither the command line nor the config's get_search() sets a value: the paper's
+#: constraint (alpha*beta^2*gamma^2 ~ 2 at phi = 1) on a 0.05 grid that contains its B0 answer.
+DEFAULTS = {
+    "alpha": "1.0:1.4",
+    "beta": "1.0:1.4",
+    "gamma": "1.0:1.4",
+    "step": 0.05,
+    "target": 2.0,
+    "tolerance": 0.1,
+    "phi": 1.0,
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search-scaling",
+        help="grid-search alpha, beta, gamma for compound scaling (paper step 1)",
+        description="Enumerate (alpha, beta, gamma) with alpha*beta^2*gamma^2 within --tolerance "
+        "of --target, train the base scaled by each at --phi with the config, and rank them by "
+        "minival accuracy. Finished candidates are cached in OUT/candidates, so rerunning an "
+        "interrupted search trains only what is missing.",
+        **example_help(
+            "effnet search-scaling --config configs/search_digits.py --dry-run\n"
+            "effnet search-scaling --base efficientnet_b0 --config configs/search_digits.py "
+            "--jobs 2\n"
+            "effnet search-scaling --base my_net.json --config configs/search_digits.py "
+            "--alpha 1.0:1.4 --beta 1.0,1.1,1.2 --gamma 1.0:1.3 --step 0.1 --tolerance 0.15"
+        ),
+    )
+    p.add_argument(
+        "--base",
+        help="network to scale, a name or spec .json (default: the config's model); the "
+        "config's image_size, when set, becomes its resolution",
+    )
+    p.add_argument("--config", required=True, help="training config (short schedule) per candidate")
+    p.add_argument(
+        "--override",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change config fields, e.g. epochs=2 max_steps=50",
+    )
+    for name, what in (("alpha", "depth"), ("beta", "width"), ("gamma", "resolution")):
+        p.add_argument(
+            f"--{name}",
+            help=f"{what} coefficients: LOW:HIGH every --step, or a list like 1.0,1.1 "
+            f"(default {DEFAULTS[name]})",
+        )
+    p.add_argument("--step", type=float, help=f"grid step (default {DEFAULTS['step']})")
+    p.add_argument(
+        "--target", type=float, help="alpha*beta^2*gamma^2 aimed at (default 2: FLOPs x2)"
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        help=f"keep candidates within this of --target (default {DEFAULTS['tolerance']})",
+    )
+    p.add_argument("--phi", type=float, help="compound coefficient of every candidate (default 1)")
+    p.add_argument("--out", type=Path, help="output folder (default runs/search_<base>)")
+    p.add_argument("--jobs", type=int, default=1, help="candidates trained in parallel processes")
+    p.add_argument("--dry-run", action="store_true", help="list the candidates, train nothing")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import flops
+    from ..tools.grid_search import (
+        base_for,
+        dataset_classes,
+        enumerate_grid,
+        load_settings,
+        parse_axis,
+        plan_search,
+        run_search,
+    )
+    from ..train import load_config
+
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    cfg = load_config(args.config, args.override)
+    settings = {**DEFAULTS, **load_settings(args.config, "get_search")}
+    for key in DEFAULTS:
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    step = float(settings["step"])
+    candidates = enumerate_grid(
+        parse_axis(str(settings["alpha"]), step),
+        parse_axis(str(settings["beta"]), step),
+        parse_axis(str(settings["gamma"]), step),
+        float(settings["target"]),
+        float(settings["tolerance"]),
+    )
+    base = base_for(cfg, args.base)
+    phi = float(settings["phi"])
+    out = args.out or Path("runs") / f"search_{base.name}"
+    print(
+        f"{len(candidates)} candidates with alpha*beta^2*gamma^2 within {settings['tolerance']} "
+        f"of {settings['target']}, each {base.name} ({base.resolution}px) scaled at phi = {phi:g}"
+    )
+    if args.dry_run:
+        classes = dataset_classes(cfg)
+        base_macs = flops.count(base, classes).macs
+        print(f"{'alpha':>7}{'beta':>7}{'gamma':>7}{'a*b^2*g^2':>11}{'res':>6}{'MACs (M)':>10}"
+              f"{'x base':>8}")  # fmt: skip
+        for job in plan_search(base, candidates, phi):
+            macs = flops.count(job.spec, classes).macs
+            m = job.meta
+            print(
+                f"{m['alpha']:>7.3g}{m['beta']:>7.3g}{m['gamma']:>7.3g}{m['flops_factor']:>11.3f}"
+                f"{job.spec.resolution:>6}{macs / 1e6:>10.2f}{macs / base_macs:>8.2f}"
+            )
+        return 0
+    result = run_search(base, cfg, candidates, out, phi=phi, workers=args.jobs)
+    print(result.table_md.read_text())
+    print(f"wrote {result.table_md}, {result.table_csv} and {result.plot_png}")
+    return 0

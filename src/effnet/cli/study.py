@@ -1,0 +1,99 @@
+"""``effnet study``: width vs depth vs resolution vs compound scaling at equal FLOPs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import example_help
+
+#: Used when neither the command line nor the config's get_study() says otherwise.
+DEFAULTS = {"phis": (1.0,), "seeds": 1}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "study",
+        help="scale a base by width, depth, resolution and compound at matched FLOPs, train all",
+        description="The paper's Figure 8 / Table 7 comparison on your data: for each budget phi "
+        "the base is compound-scaled, and width-, depth- and resolution-only networks are solved "
+        "to the same multiply-adds. Every network is trained with the config (runs are cached, "
+        "so an interrupted study resumes); OUT gets table7.md, figure8.png and results.json.",
+        **example_help(
+            "effnet study --dry-run\n"
+            "effnet study --config configs/study_digits.py\n"
+            "effnet study --config configs/study_digits.py --phi 1 2.5 --seeds 2 --jobs 2\n"
+            "effnet reproduce table7 --results runs/study_digits/results.json"
+        ),
+    )
+    p.add_argument(
+        "--config",
+        default="study_digits",
+        help="training config for every network (default: configs/study_digits.py)",
+    )
+    p.add_argument(
+        "--override",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change config fields, e.g. epochs=3 image_size=64",
+    )
+    p.add_argument(
+        "--base",
+        help="network to scale, a name or spec .json (default: the config's model); the "
+        "config's image_size, when set, becomes its resolution",
+    )
+    p.add_argument(
+        "--phi",
+        type=float,
+        nargs="+",
+        dest="phis",
+        help="compound budgets; each adds four trained networks (default from the config: 1)",
+    )
+    p.add_argument("--seeds", type=int, help="train every network with this many seeds")
+    p.add_argument("--alpha", type=float, help="compound depth coefficient (paper: 1.2)")
+    p.add_argument("--beta", type=float, help="compound width coefficient (paper: 1.1)")
+    p.add_argument("--gamma", type=float, help="compound resolution coefficient (paper: 1.15)")
+    p.add_argument("--out", type=Path, help="output folder (default: the config's output_dir)")
+    p.add_argument("--jobs", type=int, default=1, help="networks trained in parallel processes")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the networks and their FLOP match only"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..scaling import ALPHA, BETA, GAMMA
+    from ..tools.grid_search import base_for, dataset_classes, load_settings
+    from ..tools.study import format_plan, plan_study, run_study, verdicts
+    from ..train import load_config
+
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    cfg = load_config(args.config, args.override)
+    settings = {**DEFAULTS, "alpha": ALPHA, "beta": BETA, "gamma": GAMMA}
+    settings.update(load_settings(args.config, "get_study"))
+    for key in ("phis", "seeds", "alpha", "beta", "gamma"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    phis = tuple(float(p) for p in settings["phis"])
+    if any(p <= 0 for p in phis):
+        raise ValueError(f"every --phi must be positive, got {phis}")
+    if int(settings["seeds"]) < 1:
+        raise ValueError(f"--seeds must be >= 1, got {settings['seeds']}")
+    seeds = [cfg.seed + i for i in range(int(settings["seeds"]))]
+    coefficients = {k: float(settings[k]) for k in ("alpha", "beta", "gamma")}
+    base = base_for(cfg, args.base if args.base is not None else settings.get("base"))
+    if args.dry_run:
+        plan = plan_study(base, phis, dataset_classes(cfg), **coefficients)
+        print(f"{base.name} at {base.resolution}px on {cfg.dataset}, budgets phi = {phis}")
+        print(format_plan(plan))
+        print(f"{len(plan) * len(seeds)} training runs of {cfg.epochs} epochs each")
+        return 0
+    out = args.out or Path(cfg.output_dir)
+    result = run_study(base, cfg, phis, out, seeds, workers=args.jobs, **coefficients)
+    print(result.table_md.read_text())
+    print("\n".join(verdicts(result.rows)))
+    print(f"wrote {result.table_md}, {result.plot_png} and {result.results_json}")
+    return 0
