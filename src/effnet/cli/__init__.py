@@ -12,10 +12,35 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("models", "profile")
+from ..weights.fetch import DownloadError
 
-#: Errors that mean "the user's input was wrong", reported without a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, KeyError)
+COMMANDS = (
+    "models",
+    "profile",
+    "train",
+    "eval",
+    "predict",
+    "cam",
+    "export",
+    "finetune",
+    "convert",
+    "scale",
+    "search-scaling",
+    "study",
+    "reproduce",
+    "bench",
+    "pick",
+)
+
+#: Errors that mean "the input or the network was wrong", reported without a traceback.
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    PermissionError,
+    KeyError,
+    DownloadError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

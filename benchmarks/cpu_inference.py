@@ -1,0 +1,229 @@
+"""CPU inference side by side: effnet eager, effnet's fast path, timm eager, torch.compile, ONNX
+Runtime, all on the same weights, in the same run.
+
+effnet's B0 is built with timm's batch-norm epsilon (1e-5) and its weights are copied into timm's
+``efficientnet_b0`` through effnet's own timm layout table, so every row computes the same logits
+(the "max |diff|" column checks it). Rows are timed round-robin, one batch each per round, so a
+burst of load from elsewhere on the machine hits every row alike; throughput is reported from the
+median and from the fastest round (the fastest is the better estimate on a shared machine).
+
+    python benchmarks/cpu_inference.py                     # B0, 224 px, batch 32, 2 threads
+    python benchmarks/cpu_inference.py --threads 1 --batch-size 8 --rounds 5 --no-compile
+    python benchmarks/cpu_inference.py --model efficientnet_b2 --json b2.json
+
+The paper's target (issue: "fast path at batch 32 >= 3.0x timm eager") is read off the
+"vs timm" column of the throughput table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import json
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+
+import timm
+import torch
+
+import effnet
+from effnet.tools.inference import optimize_for_inference
+from effnet.weights.convert import export_state_dict
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+def calibrate_batchnorm(model: torch.nn.Module, resolution: int) -> None:
+    """Give every BN running statistics from one batch, so activations and logits have realistic
+    scale (fresh BN stats of mean 0, var 1 let activations shrink to ~1e-5 by the classifier)."""
+    momenta = {}
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            momenta[m] = m.momentum
+            m.momentum = 1.0
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(8, 3, resolution, resolution))
+    for m, momentum in momenta.items():
+        m.momentum = momentum
+    model.eval()
+
+
+def build_models(name: str, resolution: int):
+    spec = effnet.get_spec(name).replace(bn_eps=1e-5)  # timm's PyTorch-trained numerics
+    ours = effnet.create_model(spec).eval()
+    calibrate_batchnorm(ours, resolution)
+    theirs = timm.create_model(name, pretrained=False).eval()
+    theirs.load_state_dict(export_state_dict(ours, "timm"))
+    for p in [*ours.parameters(), *theirs.parameters()]:
+        p.requires_grad_(False)
+    return ours, theirs
+
+
+def channels_last(model: torch.nn.Module) -> Runner:
+    model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    return lambda x: model(x.contiguous(memory_format=torch.channels_last))
+
+
+def onnxruntime_session(model: torch.nn.Module, sample: torch.Tensor, threads: int) -> Runner:
+    """ONNX Runtime as a user would set it up from the peer: default export, default session
+    options apart from the thread count (graph optimisation defaults to ALL)."""
+    import onnxruntime as ort
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (sample[:1],),
+            buf,
+            dynamo=False,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "batch"}},
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run(None, {"x": x.contiguous().numpy()})[0])
+
+
+def interleaved(runners: dict[str, Runner], x: torch.Tensor, rounds: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    with torch.no_grad():
+        for fn in runners.values():
+            fn(x)  # warm-up
+        for _ in range(rounds):
+            for name, fn in runners.items():
+                start = time.perf_counter()
+                fn(x)
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def table(
+    title: str, times: dict[str, list[float]], batch: int, baseline: str, diffs: dict[str, float]
+) -> tuple[str, dict]:
+    rows, data = [], {}
+    base_median = statistics.median(times[baseline])
+    base_best = min(times[baseline])
+    head = (
+        f"{'':<34}{'ms (median)':>12}{'ms (best)':>11}{'img/s med':>11}{'img/s best':>11}"
+        f"{'vs timm med':>12}{'vs timm best':>13}{'max |diff|':>12}"
+    )
+    rows += [title, head, "-" * len(head)]
+    for name, ts in times.items():
+        med, best = statistics.median(ts), min(ts)
+        data[name] = {
+            "median_s": med,
+            "best_s": best,
+            "mean_s": statistics.fmean(ts),
+            "images_per_s_median": batch / med,
+            "images_per_s_best": batch / best,
+            "vs_baseline_median": base_median / med,
+            "vs_baseline_best": base_best / best,
+            "max_abs_diff": diffs.get(name),
+            "times_s": ts,
+        }
+        rows.append(
+            f"{name:<34}{med * 1e3:>12.1f}{best * 1e3:>11.1f}{batch / med:>11.1f}"
+            f"{batch / best:>11.1f}{base_median / med:>11.2f}x{base_best / best:>12.2f}x"
+            f"{diffs.get(name, 0.0):>12.2e}"
+        )
+    return "\n".join(rows), data
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="efficientnet_b0")
+    parser.add_argument("--resolution", type=int, help="default: the model's own")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=10, help="timed rounds (throughput)")
+    parser.add_argument("--latency-rounds", type=int, default=20, help="timed rounds at batch 1")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (minutes)")
+    parser.add_argument("--json", help="write all timings here")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    resolution = args.resolution or effnet.get_spec(args.model).resolution
+    ours, theirs = build_models(args.model, resolution)
+    x = torch.randn(args.batch_size, 3, resolution, resolution)
+    x1 = x[:1].clone()
+    print(
+        f"{args.model} at {resolution}px, batch {args.batch_size}, {args.threads} thread(s); "
+        f"torch {torch.__version__}, timm {timm.__version__}, {platform.processor() or ''} "
+        f"{platform.machine()}",
+        flush=True,
+    )
+
+    runners: dict[str, Runner] = {
+        "effnet eager (NCHW)": ours,
+        "effnet fast path": optimize_for_inference(ours, "auto", batch_size=args.batch_size),
+        "timm eager (NCHW)": theirs,
+        "timm eager channels_last": channels_last(theirs),
+        "timm -> ONNX Runtime": onnxruntime_session(theirs, x, args.threads),
+    }
+    latency_runners = dict(runners)
+    latency_runners["effnet fast path"] = optimize_for_inference(ours, "auto", batch_size=1)
+    if not args.no_compile:
+        start = time.perf_counter()
+        compiled = torch.compile(copy.deepcopy(theirs).to(memory_format=torch.channels_last))
+        runners["timm torch.compile channels_last"] = lambda x: compiled(
+            x.contiguous(memory_format=torch.channels_last)
+        )
+        with torch.no_grad():
+            runners["timm torch.compile channels_last"](x)
+        print(f"torch.compile took {time.perf_counter() - start:.0f} s", flush=True)
+        # Batch 1 is another shape: compiling it too would double the cost; left out.
+
+    with torch.no_grad():
+        reference = ours(x)
+        diffs = {k: (fn(x) - reference).abs().max().item() for k, fn in runners.items()}
+    print(f"logits scale: max |logit| {reference.abs().max().item():.2f}")
+
+    report = {"args": vars(args), "torch": torch.__version__, "timm": timm.__version__}
+    times = interleaved(runners, x, args.rounds)
+    text, report["throughput"] = table(
+        f"throughput, batch {args.batch_size} ({args.rounds} interleaved rounds)",
+        times,
+        args.batch_size,
+        "timm eager channels_last",
+        diffs,
+    )
+    print(text, flush=True)
+    times = interleaved(latency_runners, x1, args.latency_rounds)
+    text, report["latency"] = table(
+        f"\nlatency, batch 1 ({args.latency_rounds} interleaved rounds)",
+        times,
+        1,
+        "timm eager channels_last",
+        {},
+    )
+    print(text)
+    fast = report["throughput"]["effnet fast path"]
+    fast_latency = report["latency"]["effnet fast path"]
+    ort_latency = report["latency"]["timm -> ONNX Runtime"]
+    print(
+        f"\nfast path ({runners['effnet fast path'].backend}) vs timm eager channels_last at batch "
+        f"{args.batch_size}: {fast['vs_baseline_median']:.2f}x (median), "
+        f"{fast['vs_baseline_best']:.2f}x (best); target >= 3.0x"
+    )
+    print(
+        f"fast path batch-1 latency {fast_latency['median_s'] * 1e3:.1f} ms vs ONNX Runtime "
+        f"{ort_latency['median_s'] * 1e3:.1f} ms (median); "
+        f"{fast_latency['best_s'] * 1e3:.1f} vs {ort_latency['best_s'] * 1e3:.1f} ms (best)"
+    )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.json}")
+    return report
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)

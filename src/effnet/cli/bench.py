@@ -1,0 +1,108 @@
+"""``effnet bench``: the paper's Table 4 latency protocol, throughput and peak memory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import example_help
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..tools.bench import BENCH_BACKENDS
+
+    p = sub.add_parser(
+        "bench",
+        help="latency (the paper's Table 4), throughput and peak memory on this machine",
+        description="Without --table4: time MODELS at --batch-size with --threads on --backend "
+        "('all' runs every backend side by side). With --table4: batch 1, one thread, mean and "
+        "std of --runs runs for EfficientNet-B0..B7 beside torchvision's ResNet-50/152, and the "
+        "ResNet-152 / B1 latency ratio next to the paper's 5.7x.",
+        **example_help(
+            "effnet bench --table4                       # the full Table 4 run (minutes)\n"
+            "effnet bench --table4 --models b1 resnet152 --runs 5\n"
+            "effnet bench efficientnet_b0 --batch-size 32 --threads 2 --backend all --memory\n"
+            "effnet bench efficientnet_b0 --backend onnxruntime --json b0.json"
+        ),
+    )
+    p.add_argument("models", nargs="*", help="models to time (throughput mode)")
+    p.add_argument("--table4", action="store_true", help="the paper's latency protocol")
+    p.add_argument(
+        "--models",
+        dest="table4_models",
+        nargs="+",
+        metavar="MODEL",
+        help="restrict --table4 to these (b0..b7, efficientnet_bN, resnet50, resnet152)",
+    )
+    p.add_argument("--runs", type=int, default=20, help="timed runs per model (paper: 20)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    p.add_argument("--resolution", type=int, help="input size (default: each model's own)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--threads", type=int, help="intra-op threads (default: torch's; 1 in Table 4)")
+    p.add_argument(
+        "--backend",
+        choices=(*BENCH_BACKENDS, "all"),
+        help="plain: the model as built; eager/compile/onnxruntime: the fast path on that backend; "
+        "auto: the fastest measured (default: plain for --table4, auto otherwise)",
+    )
+    p.add_argument("--memory", action="store_true", help="also peak memory (one subprocess each)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..tools import bench as tools
+    from ..tools.inference import available_backends
+
+    if args.runs < 1:
+        raise ValueError(f"--runs must be at least 1, got {args.runs}")
+    if args.backend == "all" and args.table4:
+        raise ValueError("--backend all is for throughput mode; pick one backend for --table4")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be positive, got {args.threads}")
+    if args.table4:
+        if args.batch_size != 1:
+            raise ValueError("--table4 times batch 1 (the paper's protocol); drop --batch-size")
+        if args.models:
+            raise ValueError("use --models to restrict --table4, not positional names")
+        report = tools.table4(
+            args.table4_models,
+            runs=args.runs,
+            warmup=args.warmup,
+            resolution=args.resolution,
+            backend=args.backend or "plain",
+            threads=args.threads or 1,
+            memory=args.memory,
+        )
+        print(report.format())
+        payload = report.to_dict()
+    else:
+        if not args.models:
+            raise ValueError("name the models to time (e.g. efficientnet_b0), or pass --table4")
+        if args.table4_models:
+            raise ValueError("--models restricts --table4; list models positionally otherwise")
+        backends = (
+            ["plain", *available_backends()] if args.backend == "all" else [args.backend or "auto"]
+        )
+        results = [
+            tools.bench(
+                name,
+                backend,
+                args.batch_size,
+                args.threads,
+                args.resolution,
+                args.runs,
+                args.warmup,
+                args.memory,
+            )
+            for name in args.models
+            for backend in backends
+        ]
+        print(tools.format_results(results))
+        payload = {"protocol": "throughput", "results": [r.to_dict() for r in results]}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2))
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,60 @@
+"""``effnet pick``: the most accurate EfficientNet that fits a latency or throughput budget here."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import example_help
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..tools.bench import BENCH_BACKENDS
+
+    p = sub.add_parser(
+        "pick",
+        help="time B0..B7 on this machine and recommend the most accurate one within a budget",
+        description="Times the variants smallest first (each at its own resolution, on the fast "
+        "path unless --backend says otherwise), stops at the first one over budget, and "
+        "recommends the one with the best paper top-1 that fits.",
+        **example_help(
+            "effnet pick --latency-ms 50\n"
+            "effnet pick --throughput 100 --batch-size 32 --threads 2\n"
+            "effnet pick --latency-ms 200 --backend eager --time-limit 60"
+        ),
+    )
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--latency-ms", type=float, help="max milliseconds per batch")
+    budget.add_argument("--throughput", type=float, help="min images per second")
+    p.add_argument(
+        "--batch-size", type=int, help="default: 1 for --latency-ms, 32 for --throughput"
+    )
+    p.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
+    p.add_argument("--backend", choices=BENCH_BACKENDS, default="auto")
+    p.add_argument("--runs", type=int, default=5, help="timed runs per variant")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=300.0,
+        help="stop timing bigger variants after this many seconds (default 300)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..tools.pick import pick
+
+    if args.runs < 1:
+        raise ValueError(f"--runs must be at least 1, got {args.runs}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
+    result = pick(
+        latency_ms=args.latency_ms,
+        throughput=args.throughput,
+        batch_size=args.batch_size,
+        backend=args.backend,
+        threads=args.threads,
+        runs=args.runs,
+        time_limit_s=args.time_limit,
+    )
+    print(result.format())
+    return 0 if result.best is not None else 1
