@@ -9,7 +9,7 @@ from torch import nn
 import effnet
 from effnet.models import EfficientNet
 from effnet.nn import Conv2dSame, MBConv
-from effnet.nn.padding import same_padding
+from effnet.nn.padding import Conv2dCroppedTaps, make_conv, same_padding
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +141,29 @@ def test_spec_file_round_trip(tmp_path):
     assert model.spec == spec
     with pytest.raises(FileNotFoundError, match="does not exist"):
         effnet.create_model(str(tmp_path / "missing.json"))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_cropped_taps_conv_equals_the_full_kernel_in_value_and_gradient(size, kernel):
+    # Inputs smaller than the kernel's reach (B0's last stages when training at low resolution)
+    # take the cropped path; values and both gradients must be those of the full kernel.
+    conv = make_conv(8, 8, kernel, stride=1, groups=8)
+    assert isinstance(conv, Conv2dCroppedTaps) and conv.weight.shape[-1] == kernel
+    x = torch.randn(2, 8, size, size, requires_grad=True)
+    out = conv(x)
+    grad_x, grad_w = torch.autograd.grad(out.square().sum(), (x, conv.weight))
+    x_ref = x.detach().clone().requires_grad_(True)
+    w_ref = conv.weight.detach().clone().requires_grad_(True)
+    ref = nn.functional.conv2d(x_ref, w_ref, None, 1, kernel // 2, 1, 8)
+    ref_x, ref_w = torch.autograd.grad(ref.square().sum(), (x_ref, w_ref))
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(grad_x, ref_x, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grad_w, ref_w, atol=1e-5, rtol=1e-5)
+    reach = min(kernel // 2, size - 1)
+    outer = torch.ones(kernel, kernel, dtype=torch.bool)
+    outer[
+        kernel // 2 - reach : kernel // 2 + reach + 1, kernel // 2 - reach : kernel // 2 + reach + 1
+    ] = False
+    assert outer.any() == (size <= kernel // 2)  # the crop is taken exactly when it is exact
+    assert grad_w[:, :, outer].abs().sum() == 0  # taps that only see padding learn nothing

@@ -18,10 +18,12 @@ class TrainResult:
     """What a finished run leaves behind.
 
     ``best_val_acc`` is the best minival accuracy (the early-stopping criterion); ``test_acc`` is
-    the early-stopped (best) checkpoint's accuracy on the test split, the paper's protocol, or None
-    when the data set has no test split. ``checkpoint`` holds the final weights (EMA weights when
-    EMA is on), ``best_checkpoint`` the best-on-minival ones; both are effnet safetensors files
-    that ``effnet.weights.checkpoint.load_model`` reads. ``history`` has one dict per evaluation.
+    the reported accuracy on the test split: the early-stopped (best-on-minival) checkpoint's, the
+    paper's protocol, or the final weights' when the config sets ``select_on_minival=False``; None
+    when the data set has no test split (``final_test_acc`` is always the final weights').
+    ``checkpoint`` holds the final weights (EMA weights when EMA is on), ``best_checkpoint`` the
+    best-on-minival ones; both are effnet safetensors files that
+    ``effnet.weights.checkpoint.load_model`` reads. ``history`` has one dict per evaluation.
     """
 
     best_val_acc: float

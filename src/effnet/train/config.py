@@ -81,6 +81,9 @@ class TrainConfig:
     output_dir: str = "runs/efficientnet_b0"  # checkpoints, logs, curves
     seed: int = 0  # initialisation, data order, augmentation, dropout: all follow from it
     eval_every: int = 1  # epochs between minival evaluations (early stopping granularity)
+    select_on_minival: bool = True  # paper: report the best-on-minival (early-stopped) weights;
+    #                                 False reports the final weights, for minivals too small to
+    #                                 choose between epochs (best.safetensors is written either way)
     log_every: int = 50  # steps between JSONL / TensorBoard scalar records
     save_every_steps: int = 0  # 0 = resumable checkpoint at epoch ends only; N = also every N steps
     init_checkpoint: str | None = None  # effnet .safetensors to start from (fine-tuning)

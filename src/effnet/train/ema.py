@@ -37,12 +37,16 @@ class ModelEma:
         self.num_updates += 1
         decay = self.current_decay()
         live = model.state_dict()
+        averages, values = [], []
         for name, avg in self.module.state_dict().items():
             value = live[name].detach()
             if avg.dtype.is_floating_point:
-                avg.lerp_(value.to(avg.dtype), 1.0 - decay)
+                averages.append(avg)
+                values.append(value.to(avg.dtype))
             else:
                 avg.copy_(value)
+        if averages:  # one fused call instead of a Python loop over every tensor
+            torch._foreach_lerp_(averages, values, 1.0 - decay)
 
     def state_dict(self) -> dict[str, Any]:
         return {"module": self.module.state_dict(), "num_updates": self.num_updates}

@@ -333,6 +333,7 @@ def _run(cfg: TrainConfig, resume: bool, d: distributed.Dist, started: float) ->
         mine += "+ema:" + distributed.weights_fingerprint(ema.module)
     fingerprints = distributed.gather_objects(d, mine)
     checkpoint, best_checkpoint = out / "model.safetensors", out / "best.safetensors"
+    reported_test = best_test if cfg.select_on_minival else final_test
     wall = time.time() - started
     if d.is_main:
         _export(checkpoint, eval_model, data, cfg, progress, test_acc=final_test)
@@ -350,7 +351,8 @@ def _run(cfg: TrainConfig, resume: bool, d: distributed.Dist, started: float) ->
             "epochs": progress.epoch,
             "best_val_acc": progress.best_val_acc if data.val is not None else None,
             "best_epoch": progress.best_epoch,
-            "test_acc": best_test,
+            "test_acc": reported_test,
+            "early_stopped_test_acc": best_test,
             "final_test_acc": final_test,
             "skipped_images": progress.skipped_total,
             "wall_time_s": wall,
@@ -368,7 +370,7 @@ def _run(cfg: TrainConfig, resume: bool, d: distributed.Dist, started: float) ->
     distributed.barrier(d)
     return TrainResult(
         best_val_acc=progress.best_val_acc if data.val is not None else float("nan"),
-        test_acc=best_test,
+        test_acc=reported_test,
         checkpoint=checkpoint,
         best_checkpoint=best_checkpoint,
         history=progress.history,
@@ -638,7 +640,7 @@ def _check_resumable(cfg: TrainConfig, state: dict[str, Any], d: distributed.Dis
     """Resuming under a different recipe would silently train something else; refuse instead."""
     saved = state["config"]
     allowed = {"epochs", "max_steps", "device", "num_workers", "log_every", "save_every_steps",
-               "eval_every", "compile"}  # fmt: skip
+               "eval_every", "compile", "select_on_minival"}  # fmt: skip
     changed = [k for k, v in cfg.to_dict().items() if k not in allowed and saved.get(k) != v]
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in changed[:4])
@@ -729,14 +731,19 @@ def _summary_line(
         return "n/a" if x is None or math.isnan(x) else f"{100 * x:.2f}%"
 
     best = (
-        f", best minival {pct(progress.best_val_acc)} at epoch {progress.best_epoch:g}"
+        f"best minival {pct(progress.best_val_acc)} at epoch {progress.best_epoch:g}"
         if progress.best_epoch is not None
-        else ""
+        else "no minival"
     )
+    if cfg.select_on_minival:
+        scores = (
+            f"test top-1 {pct(best_test)} (early-stopped), {best}; last weights {pct(final_test)}"
+        )
+    else:
+        scores = f"test top-1 {pct(final_test)} (final weights); {best}: {pct(best_test)} on test"
     return (
         f"done: {spec.name} on {cfg.dataset} at {image_size}px, {progress.step} steps "
-        f"({progress.epoch} epochs) in {wall:.1f} s on {d.device} x{d.world_size}: "
-        f"test top-1 {pct(best_test)} (early-stopped){best}; last weights {pct(final_test)}; "
+        f"({progress.epoch} epochs) in {wall:.1f} s on {d.device} x{d.world_size}: {scores}; "
         f"skipped {progress.skipped_total} unreadable images; wrote {checkpoint}, "
         f"{checkpoint.with_name('best.safetensors').name}, curves.png"
     )
