@@ -86,6 +86,9 @@ def plot_curves(records: list[dict[str, Any]], path: Path, title: str = "") -> P
         ax_loss.plot([r["step"] for r in evals], [r["val_loss"] for r in evals], "o-", label="val")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("cross-entropy")
+    # Log scale: the EMA model's early minival loss can be 50x the training loss (its averaged BN
+    # statistics lag the moving weights), which would flatten everything after it on a linear axis.
+    ax_loss.set_yscale("log")
     ax_loss.legend()
     ax_loss.grid(alpha=0.3)
     ax_acc.plot([r["epoch"] for r in evals], [100 * r["val_acc"] for r in evals], "o-")
