@@ -167,3 +167,5 @@ def test_cropped_taps_conv_equals_the_full_kernel_in_value_and_gradient(size, ke
     ] = False
     assert outer.any() == (size <= kernel // 2)  # the crop is taken exactly when it is exact
     assert grad_w[:, :, outer].abs().sum() == 0  # taps that only see padding learn nothing
+    with torch.no_grad():  # evaluation (and export) take the plain path, with the same values
+        torch.testing.assert_close(conv.eval()(x), ref, atol=1e-6, rtol=1e-5)

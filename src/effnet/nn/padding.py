@@ -46,14 +46,16 @@ class Conv2dCroppedTaps(nn.Conv2d):
     the kernel to 2*min(k//2, size-1)+1 gives exactly the same output and gradients. It matters
     because oneDNN's depthwise backward on such inputs is pathologically slow on CPU (19 ms for a
     [32, 1152, 1, 1] input with a 5x5 kernel, more than the rest of B0's step at 24 px). The
-    parameter keeps its full shape, so checkpoints, folding and export are unchanged, and inputs
-    at least as large as the kernel take the plain path.
+    parameter keeps its full shape, so checkpoints and folding are unchanged. Only training with
+    gradients takes the cropped path (the backward is what is slow); evaluation, tracing and export
+    see a plain conv, as do inputs at least as large as the kernel.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         half_h, half_w = self.kernel_size[0] // 2, self.kernel_size[1] // 2
         reach_h, reach_w = min(half_h, x.shape[-2] - 1), min(half_w, x.shape[-1] - 1)
-        if reach_h == half_h and reach_w == half_w:
+        plain = not (self.training and torch.is_grad_enabled()) or torch.jit.is_tracing()
+        if plain or (reach_h == half_h and reach_w == half_w):
             return super().forward(x)
         weight = self.weight[
             :, :, half_h - reach_h : half_h + reach_h + 1, half_w - reach_w : half_w + reach_w + 1
