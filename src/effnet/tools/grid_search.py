@@ -501,7 +501,8 @@ def format_ranking(rows: Sequence[dict[str, Any]], base: NetSpec, cfg: Any, phi:
         f"Each candidate is the base scaled with phi = {phi:g}: depth alpha^phi, width beta^phi, "
         f"resolution gamma^phi; trained on {getattr(cfg, 'dataset', '?')} for {schedule}. "
         "Ranked by best minival top-1 (the paper's selection criterion); test top-1 is the "
-        "early-stopped checkpoint's. MACs are exact counts of the rounded network, so "
+        "training run's reported one (early-stopped, or the final weights when the config sets "
+        "select_on_minival=False). MACs are exact counts of the rounded network, so "
         "alpha*beta^2*gamma^2 (the ideal growth) and the real MACs ratio can differ.",
         "",
         "| rank | alpha | beta | gamma | a*b^2*g^2 | depth | width | res (px) | params (M) "

@@ -284,7 +284,7 @@ def summarise(
 
 
 def accuracy(row: dict[str, Any]) -> float | None:
-    """The study's score: test top-1 of the early-stopped checkpoint (minival when no test)."""
+    """The study's score: the run's reported test top-1 (minival when there is no test split)."""
     return row["test_acc"] if row.get("test_acc") is not None else row.get("val_acc")
 
 
@@ -318,6 +318,13 @@ def _acc_cell(row: dict[str, Any]) -> str:
     return text
 
 
+def _which_weights(cfg: Any) -> str:
+    """Whose accuracy the training runs report (TrainConfig.select_on_minival)."""
+    if getattr(cfg, "select_on_minival", True):
+        return "early-stopped (best-on-minival) checkpoint's"
+    return "final weights'"
+
+
 def format_table(rows: Sequence[dict[str, Any]], base: NetSpec, cfg: Any) -> str:
     """Table 7 style: each model's scaling, FLOPs and top-1, grouped by budget."""
     seeds = rows[0]["seeds"]
@@ -330,7 +337,7 @@ def format_table(rows: Sequence[dict[str, Any]], base: NetSpec, cfg: Any) -> str
         "",
         f"Data: {cfg.dataset}; base resolution {base.resolution}px; every network trained from "
         f"scratch for {schedule}, batch {cfg.batch_size}, seed(s) {', '.join(map(str, seeds))}. "
-        f"Top-1 is the early-stopped checkpoint's {metric} accuracy"
+        f"Top-1 is the {_which_weights(cfg)} {metric} accuracy"
         + (", mean (min-max) over seeds" if len(seeds) > 1 else "")
         + ". FLOPs are multiply-adds; 'vs compound' is each model's FLOPs relative to the "
         "compound model it is matched to.",
