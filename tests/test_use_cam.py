@@ -58,7 +58,7 @@ def test_cam_is_the_classifier_weighted_sum_of_the_last_feature_maps(model, phot
         features = model.forward_features(x)[0]  # (1280, 3, 3) for 96 px
         logits = model(x)[0]
     top = int(logits.argmax())
-    weights = model.classifier.weight[top]
+    weights = model.classifier.weight[top].detach()
     expected = (weights[:, None, None] * features).sum(dim=0)
     assert result.class_index == top
     assert result.probability == pytest.approx(float(logits.softmax(0)[top]), rel=1e-5)
