@@ -16,30 +16,18 @@ Data: torchvision's stanford_cars loader; passing DATA sets the folder it downlo
 Use: effnet finetune ~/data --weights W --config configs/finetune_cars.py
 """
 
-from effnet.train import TrainConfig
+from effnet.train import TrainConfig, transfer_config
 
 
 def get_config() -> TrainConfig:
-    return TrainConfig(
+    return transfer_config(
+        epochs=30,
         dataset="stanford_cars",
         data_dir=None,  # DATA on the command line; None = ~/.cache/effnet/datasets
         image_size=224,  # B0's resolution; use the pretrained variant's own for larger models
         minival_size=814,  # ~10% of the training images, for early stopping
-        epochs=30,
-        batch_size=64,
-        optimizer="sgd",  # Nesterov momentum 0.9
-        lr_per_256=0.04,  # 0.01 at batch 64
-        warmup_epochs=1.0,
-        lr_decay_rate=0.7,
-        lr_decay_epochs=6.0,  # five decays over the run
         weight_decay=1e-5,  # the paper's ImageNet value
-        freeze_backbone_epochs=1,  # the new classifier settles before the backbone moves
-        backbone_lr_scale=0.1,  # pretrained layers move 10x slower than the new head
-        label_smoothing=0.1,
         autoaugment="imagenet",  # the paper's augmentation
-        crop_scale_min=0.25,
         hflip=True,
-        drop_path_rate=0.2,  # the paper's stochastic depth
-        ema_decay=0.999,  # with warm-up; a 0.9999 average would lag a short run
         output_dir="runs/finetune_cars",
     )

@@ -16,25 +16,12 @@ from typing import Any
 
 from . import example_help
 
-#: The recipe used without ``--config``: a short, common transfer schedule (the paper gives none).
-#: Each value is a field of :class:`effnet.train.TrainConfig`; the configs in configs/finetune_*.py
-#: spell out their own, per data set. The minival is 10% of the training images (at most 25,000).
+#: What ``effnet finetune`` without ``--config`` changes in :func:`effnet.train.transfer_config`
+#: (the recipe configs/finetune_*.py share). The minival is 10% of the training images (at most
+#: 25,000), counted when the folder is known.
 FINETUNE_DEFAULTS: dict[str, Any] = dict(
     dataset="imagefolder",
-    epochs=10,  # pretrained features adapt in a few epochs on data sets of thousands of images
-    batch_size=64,  # fits B0-B3 at their resolution on one consumer GPU
-    optimizer="sgd",  # SGD + Nesterov momentum, the usual transfer optimizer
-    lr_per_256=0.04,  # 0.01 at batch 64
-    warmup_epochs=1.0,  # let the new head settle before the full learning rate
-    lr_decay_rate=0.7,  # ~0.17x the base rate after 10 epochs ...
-    lr_decay_epochs=2.0,  # ... in steps every 2 epochs
-    freeze_backbone_epochs=1,  # first epoch trains the fresh classifier only
-    backbone_lr_scale=0.1,  # pretrained layers move 10x slower than the new head
-    label_smoothing=0.1,  # as in the ImageNet recipe
     autoaugment=None,  # a short schedule gains little from it and runs slower
-    crop_scale_min=0.25,  # milder than ImageNet's 0.08: objects often fill less of the frame
-    drop_path_rate=0.2,  # the paper's stochastic depth
-    ema_decay=0.999,  # short runs: a long-horizon 0.9999 average would lag the weights
     zero_init_head=True,  # the new head starts neutral and does not disturb the backbone
     num_workers=min(8, os.cpu_count() or 1),
 )
@@ -135,12 +122,12 @@ def _default_minival(cfg) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train import TrainConfig, apply_overrides, load_config, train
+    from ..train import apply_overrides, load_config, train, transfer_config
 
     if args.config:
         cfg = load_config(args.config, args.override)
     else:
-        cfg = apply_overrides(TrainConfig(**FINETUNE_DEFAULTS), args.override)
+        cfg = apply_overrides(transfer_config(**FINETUNE_DEFAULTS), args.override)
     if args.data is not None:
         data = Path(args.data).expanduser()
         if cfg.dataset == "imagefolder" and not data.is_dir():

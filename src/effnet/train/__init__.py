@@ -6,6 +6,14 @@ that tests (and curious readers) use one at a time.
 """
 
 from .api import TrainResult, train
-from .config import TrainConfig, apply_overrides, load_config
+from .config import TRANSFER_RECIPE, TrainConfig, apply_overrides, load_config, transfer_config
 
-__all__ = ["TrainConfig", "TrainResult", "apply_overrides", "load_config", "train"]
+__all__ = [
+    "TRANSFER_RECIPE",
+    "TrainConfig",
+    "TrainResult",
+    "apply_overrides",
+    "load_config",
+    "train",
+    "transfer_config",
+]

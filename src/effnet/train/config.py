@@ -152,6 +152,29 @@ def config_search_dirs() -> list[Path]:
     return [Path.cwd() / "configs", checkout]
 
 
+#: The transfer recipe that ``effnet finetune`` and configs/finetune_*.py share. The paper gives
+#: no fine-tuning hyperparameters (PAPER.md section 8); this is a common short schedule.
+TRANSFER_RECIPE: dict[str, Any] = dict(
+    batch_size=64,  # fits B0-B3 at their resolution on one consumer GPU
+    optimizer="sgd",  # SGD + Nesterov momentum, the usual transfer optimizer
+    lr_per_256=0.04,  # 0.01 at batch 64
+    warmup_epochs=1.0,  # let the new head settle before the full learning rate
+    lr_decay_rate=0.7,  # x0.7 five times over the run: ~0.17x the base rate at the end
+    freeze_backbone_epochs=1,  # first epoch trains the fresh classifier only
+    backbone_lr_scale=0.1,  # pretrained layers move 10x slower than the new head
+    label_smoothing=0.1,  # as in the ImageNet recipe
+    crop_scale_min=0.25,  # milder than ImageNet's 0.08: objects often fill less of the frame
+    drop_path_rate=0.2,  # the paper's stochastic depth
+    ema_decay=0.999,  # short runs: a long-horizon 0.9999 average would lag the weights
+)
+
+
+def transfer_config(epochs: int = 10, **changes: Any) -> TrainConfig:
+    """:data:`TRANSFER_RECIPE` over ``epochs``, decaying five times (every ``epochs / 5``)."""
+    return TrainConfig(**{**TRANSFER_RECIPE, "epochs": epochs, "lr_decay_epochs": epochs / 5},
+                       **changes)  # fmt: skip
+
+
 def resolve_config_path(path_or_name: str | Path) -> Path:
     """A config file path, or a name found in :func:`config_search_dirs` (".py" optional)."""
     path = Path(path_or_name)
