@@ -26,13 +26,13 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import flops
+from ..fileio import atomic_write
 from ..scaling import compound, scale
 from ..spec import NetSpec
 
@@ -200,17 +200,8 @@ def read_cached(path: Path) -> dict[str, Any] | None:
 
 def _write_json_atomic(path: Path, data: Any) -> None:
     """Write to a temporary file beside ``path`` and rename: a kill never leaves half a record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
 #: Class counts of the data sets effnet knows by name, so costs can be planned before any data

@@ -7,9 +7,10 @@ torchrun job produces one log, not one per process.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from ..fileio import atomic_write
 
 
 class RunLogger:
@@ -66,9 +67,8 @@ def _truncate_after(path: Path, step: int) -> None:
                 keep.append(line)
         except json.JSONDecodeError:  # a line cut short by the kill
             continue
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in keep))
 
 
 def plot_curves(records: list[dict[str, Any]], path: Path, title: str = "") -> Path:
