@@ -72,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     return int(result or 0)
 
 
+def add_override_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--override KEY=VALUE ...``: config fields changed from the command line (repeatable),
+    parsed to each field's type by :func:`effnet.train.apply_overrides`."""
+    parser.add_argument(
+        "--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
 def example_help(text: str) -> dict:
     """argparse keywords that put a pasteable example under a subcommand's --help."""
     return {

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import example_help
+from . import add_override_argument, example_help
 
 #: What ``effnet finetune`` without ``--config`` changes in :func:`effnet.train.transfer_config`
 #: (the recipe configs/finetune_*.py share). The minival is 10% of the training images (at most
@@ -61,14 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minival-size", type=int, help="training images held out for early stopping")
     p.add_argument("--output-dir", help="default: runs/finetune_<data folder name>")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
-    p.add_argument(
-        "--override",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any other config field, e.g. hflip=false num_workers=0",
-    )
+    add_override_argument(p, "any other config field, e.g. hflip=false num_workers=0")
     p.add_argument("--resume", action="store_true", help="continue OUTPUT_DIR/last.pt")
     p.set_defaults(func=run)
 

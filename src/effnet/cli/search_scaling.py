@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import example_help
+from . import add_override_argument, example_help
 
 #: Defaults when neither the command line nor the config's get_search() sets a value: the paper's
 #: constraint (alpha*beta^2*gamma^2 ~ 2 at phi = 1) on a 0.05 grid that contains its B0 answer.
@@ -42,14 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "config's image_size, when set, becomes its resolution",
     )
     p.add_argument("--config", required=True, help="training config (short schedule) per candidate")
-    p.add_argument(
-        "--override",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change config fields, e.g. epochs=2 max_steps=50",
-    )
+    add_override_argument(p, "change config fields, e.g. epochs=2 max_steps=50")
     for name, what in (("alpha", "depth"), ("beta", "width"), ("gamma", "resolution")):
         p.add_argument(
             f"--{name}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import example_help
+from . import add_override_argument, example_help
 
 #: Used when neither the command line nor the config's get_study() says otherwise.
 DEFAULTS = {"phis": (1.0,), "seeds": 1}
@@ -31,14 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="study_digits",
         help="training config for every network (default: configs/study_digits.py)",
     )
-    p.add_argument(
-        "--override",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change config fields, e.g. epochs=3 image_size=64",
-    )
+    add_override_argument(p, "change config fields, e.g. epochs=3 image_size=64")
     p.add_argument(
         "--base",
         help="network to scale, a name or spec .json (default: the config's model); the "

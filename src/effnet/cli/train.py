@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from . import example_help
+from . import add_override_argument, example_help
 
 # CPU training runs many small ops; with OpenMP's default spin-waiting, two threads on two cores
 # that other processes also use spend most of their time spinning (measured here: 3-25 s per
@@ -27,14 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--config", required=True, help="a config file, or a name in ./configs")
-    p.add_argument(
-        "--override",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change config fields, e.g. epochs=3 dropout=none (repeatable)",
-    )
+    add_override_argument(p, "change config fields, e.g. epochs=3 dropout=none (repeatable)")
     p.add_argument(
         "--resume", action="store_true", help="continue the run saved in output_dir/last.pt"
     )
