@@ -12,49 +12,14 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-from skimage import data as skdata
 from torch import nn
 
 import effnet
 from effnet.tools.fuse import count_batchnorms
 from effnet.tools.inference import available_backends, optimize_for_inference
+from photo_inputs import photos, with_statistics
 
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 FAST_BACKENDS = [b for b in available_backends() if b != "compile"]
-
-
-def photos(size: int) -> torch.Tensor:
-    """Three real photographs, resized and normalised like ImageNet inputs."""
-    images = [skdata.astronaut(), skdata.chelsea(), skdata.coffee()]
-    batch = torch.cat(
-        [
-            F.interpolate(
-                torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255,
-                size=(size, size),
-                mode="bilinear",
-                antialias=True,
-            )
-            for im in images
-        ]
-    )
-    return (batch - MEAN) / STD
-
-
-def with_statistics(model: nn.Module, images: torch.Tensor) -> nn.Module:
-    """Random BN affine parameters and running statistics from real images, so that folding is not
-    the identity and logits are O(1) (a fresh model's logits are ~1e-5: any 1e-4 check passes)."""
-    generator = torch.Generator().manual_seed(0)
-    model.eval()
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.data = 0.5 + torch.rand(m.num_features, generator=generator)
-            m.bias.data = 0.1 * torch.randn(m.num_features, generator=generator)
-            m.momentum = 1.0
-            m.train()
-    with torch.no_grad():
-        model(images)
-    return model.eval()
 
 
 def assert_fast_path_matches(model: nn.Module, images: torch.Tensor, backend: str) -> None:

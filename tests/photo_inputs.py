@@ -1,0 +1,50 @@
+"""Real photographs as model inputs, and BN statistics measured on them (the speed tests).
+
+A freshly built model has BN mean 0 / var 1 / scale 1 / shift 0: folding is then nearly the
+identity and the logits are ~1e-5, so no 1e-4 comparison would test anything.
+"""
+
+import torch
+import torch.nn.functional as F
+from skimage import data as skdata
+from torch import nn
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def photos(size: int) -> torch.Tensor:
+    """Three real photographs, resized and normalised like ImageNet inputs."""
+    images = [skdata.astronaut(), skdata.chelsea(), skdata.coffee()]
+    out = torch.cat(
+        [
+            F.interpolate(
+                torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255,
+                size=(size, size),
+                mode="bilinear",
+                antialias=True,
+            )
+            for im in images
+        ]
+    )
+    return (out - MEAN) / STD
+
+
+def with_statistics(model: nn.Module, images: torch.Tensor) -> nn.Module:
+    """Non-trivial BN parameters and running statistics taken from real images.
+
+    A freshly built model has BN mean 0 / var 1 / scale 1 / shift 0, under which folding is nearly
+    the identity and its logits are ~1e-5: no test of folding at all. Random affine parameters and
+    statistics measured on photographs make every fold count and the logits O(1).
+    """
+    generator = torch.Generator().manual_seed(0)
+    model.eval()  # stochastic depth and dropout off: statistics of the network that is tested
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.weight.data = 0.5 + torch.rand(m.num_features, generator=generator)
+            m.bias.data = 0.1 * torch.randn(m.num_features, generator=generator)
+            m.momentum = 1.0
+            m.train()
+    with torch.no_grad():
+        model(images)
+    return model.eval()
