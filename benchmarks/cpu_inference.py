@@ -32,7 +32,7 @@ import timm
 import torch
 
 import effnet
-from effnet.tools.inference import optimize_for_inference
+from effnet.speed.inference import optimize_for_inference
 from effnet.weights.convert import export_state_dict
 
 Runner = Callable[[torch.Tensor], torch.Tensor]

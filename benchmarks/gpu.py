@@ -27,7 +27,7 @@ import timm
 import torch
 
 import effnet
-from effnet.train.loop import resolve_amp
+from effnet.train.amp import resolve_amp
 
 # The training step lives in gpu_train.py; one definition keeps both benchmarks comparable.
 _GPU_TRAIN = runpy.run_path(str(Path(__file__).with_name("gpu_train.py")), run_name="gpu_train")

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 import effnet
-from effnet.train.loop import resolve_amp
+from effnet.train.amp import resolve_amp
 from effnet.train.optim import RMSpropTF
 
 

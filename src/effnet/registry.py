@@ -1,10 +1,13 @@
-"""Model names -> specs -> torch modules: the one entry point users call."""
+"""Model names -> specs: which networks effnet knows, as plain data (no torch).
+
+Building a module from a name is :func:`effnet.create_model` (``effnet.weights.factory``), one
+layer up, because a pretrained model needs the weights layer.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
-from typing import Any
 
 from .baselines import BASELINES
 from .spec import NetSpec
@@ -38,31 +41,3 @@ def get_spec(name: str | NetSpec | Path) -> NetSpec:
     raise UnknownModelError(
         f"unknown model {name!r}.{hint} Known models: {', '.join(list_models())}"
     )
-
-
-def create_model(
-    name: str | NetSpec | Path,
-    pretrained: bool | str = False,
-    num_classes: int = 1000,
-    **overrides: Any,
-):
-    """Build a model by name.
-
-    ``overrides`` go to :class:`~effnet.models.EfficientNet` (``padding``, ``dropout``,
-    ``drop_path_rate``, ``features_only``, ``in_chans``). ``pretrained`` names a weight set of
-    :mod:`effnet.weights.pretrained` (a tag like ``"tv_in1k"`` or a full name; ``True`` picks the
-    model's default), downloaded into the verified cache; a ``num_classes`` other than the
-    weights' own gets a fresh classifier for fine-tuning.
-    """
-    from .models import EfficientNet  # torch is imported only when a model is actually built
-
-    spec = get_spec(name)
-    if pretrained:
-        from .weights.hub import load_pretrained
-        from .weights.pretrained import get_weights
-
-        weights = get_weights(spec.name, pretrained)
-        if weights.model != spec.name:
-            raise ValueError(f"{weights.name} holds weights for {weights.model}, not {spec.name}")
-        return load_pretrained(weights, num_classes=num_classes, **overrides)
-    return EfficientNet(spec, num_classes=num_classes, **overrides)

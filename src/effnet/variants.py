@@ -2,13 +2,15 @@
 
 Values are the published configuration (PAPER.md section 1); B1-B7 are B0 compound-scaled with
 rounded multipliers and hand-picked resolutions, which is what every checkpoint in circulation uses.
-The paper's reported figures ride along so tools can print them beside what we measure.
+The paper's reported figures (:data:`effnet.paper.TABLE2`) ride along so tools can print them
+beside what we measure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .paper import TABLE2
 from .scaling import scale
 from .spec import EFFICIENTNET_B0, NetSpec
 
@@ -26,17 +28,23 @@ class Variant:
     paper_top5: float | None = None
 
 
+#: name -> (width, depth, resolution, dropout), the published configuration.
+_COEFFICIENTS: dict[str, tuple[float, float, int, float]] = {
+    "efficientnet_b0": (1.0, 1.0, 224, 0.2),
+    "efficientnet_b1": (1.0, 1.1, 240, 0.2),
+    "efficientnet_b2": (1.1, 1.2, 260, 0.3),
+    "efficientnet_b3": (1.2, 1.4, 300, 0.3),
+    "efficientnet_b4": (1.4, 1.8, 380, 0.4),
+    "efficientnet_b5": (1.6, 2.2, 456, 0.4),
+    "efficientnet_b6": (1.8, 2.6, 528, 0.5),
+    "efficientnet_b7": (2.0, 3.1, 600, 0.5),
+    "efficientnet_b8": (2.2, 3.6, 672, 0.5),
+    "efficientnet_l2": (4.3, 5.3, 800, 0.5),
+}
+
 VARIANTS: dict[str, Variant] = {
-    "efficientnet_b0": Variant(1.0, 1.0, 224, 0.2, 5.3, 0.39, 77.1, 93.3),
-    "efficientnet_b1": Variant(1.0, 1.1, 240, 0.2, 7.8, 0.70, 79.1, 94.4),
-    "efficientnet_b2": Variant(1.1, 1.2, 260, 0.3, 9.2, 1.0, 80.1, 94.9),
-    "efficientnet_b3": Variant(1.2, 1.4, 300, 0.3, 12, 1.8, 81.6, 95.7),
-    "efficientnet_b4": Variant(1.4, 1.8, 380, 0.4, 19, 4.2, 82.9, 96.4),
-    "efficientnet_b5": Variant(1.6, 2.2, 456, 0.4, 30, 9.9, 83.6, 96.7),
-    "efficientnet_b6": Variant(1.8, 2.6, 528, 0.5, 43, 19, 84.0, 96.8),
-    "efficientnet_b7": Variant(2.0, 3.1, 600, 0.5, 66, 37, 84.3, 97.0),
-    "efficientnet_b8": Variant(2.2, 3.6, 672, 0.5),
-    "efficientnet_l2": Variant(4.3, 5.3, 800, 0.5),
+    name: Variant(*coefficients, *TABLE2.get(name, ()))
+    for name, coefficients in _COEFFICIENTS.items()
 }
 
 

@@ -22,6 +22,27 @@ def add_weights_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def load_from_args(args: argparse.Namespace, require_weights: bool = True):
-    from ..tools.trained_model import load_trained_model
+    """The model ``--weights`` (and ``--model``) name, through :func:`effnet.load`.
 
-    return load_trained_model(args.model, args.weights, args.device, require_weights)
+    ``require_weights=False`` lets ``export`` build a freshly initialised ``--model`` (to test a
+    deployment pipeline before training); every other command refuses to run random weights.
+    """
+    from ..models import resolve_device
+    from ..weights.factory import create_model, load, with_default_metadata
+
+    if args.weights:
+        return load(args.weights, args.model, args.device)
+    if require_weights:
+        raise ValueError(
+            "--weights is required: an effnet checkpoint (.safetensors) from 'effnet train' or "
+            "'effnet finetune', or a pretrained weight name"
+        )
+    if not args.model:
+        raise ValueError("give --model (a registered name) or --weights (a checkpoint)")
+    model = with_default_metadata(create_model(args.model))
+    return model.eval().to(resolve_device(args.device))
+
+
+def describe(model) -> str:
+    """ "efficientnet_b0 from runs/x/model.safetensors", for the first line a command prints."""
+    return f"{model.spec.name} from {model.weights_source or 'random init'}"

@@ -10,7 +10,7 @@ from . import example_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..tools.bench import BENCH_BACKENDS
+    from ..speed.bench import BENCH_BACKENDS
 
     p = sub.add_parser(
         "bench",
@@ -52,8 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools import bench as tools
-    from ..tools.inference import available_backends
+    from ..speed import bench as tools
+    from ..speed.inference import available_backends
 
     if args.runs < 1:
         raise ValueError(f"--runs must be at least 1, got {args.runs}")

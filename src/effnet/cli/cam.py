@@ -53,25 +53,26 @@ def _class_index(target: str | None, names: list[str]) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools.cam import cam_for_image, render_cam_figure
-    from ..tools.images import open_image
-    from ..tools.trained_model import load_trained_model
+    from ..data.images import open_image
+    from ..use.cam import cam_for_image, render_cam_figure
+    from ..weights.factory import load
+    from ._weights import describe
 
     open_image(args.image)  # fail on a bad image before loading any model
     maps = []
     view = None
     for weights in args.weights:
-        loaded = load_trained_model(args.model, weights, args.device)
-        index = _class_index(args.target, loaded.class_names)
-        seen, result = cam_for_image(loaded, args.image, args.method, index, args.layer)
+        model = load(weights, args.model, args.device)
+        index = _class_index(args.target, model.class_names)
+        seen, result = cam_for_image(model, args.image, args.method, index, args.layer)
         view = seen if view is None else view
-        label = loaded.class_names[result.class_index]
+        label = model.class_names[result.class_index]
         title = f"{label} ({result.probability:.1%})"
         if len(args.weights) > 1:
             title = f"{Path(weights).stem}: {title}"
         maps.append((title, seen, result))
         print(
-            f"{loaded.name} from {loaded.source}: {args.method} of class {label!r} "
+            f"{describe(model)}: {args.method} of class {label!r} "
             f"(index {result.class_index}, p={result.probability:.3f})"
         )
     out = args.out or f"{Path(args.image).stem}_cam.png"

@@ -7,7 +7,7 @@ import json
 import sys
 
 from . import example_help
-from ._weights import add_weights_args, load_from_args
+from ._weights import add_weights_args, describe, load_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,19 +37,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools.evaluate import evaluate, plot_confusion
+    from ..use.evaluate import evaluate, plot_confusion
 
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
-    loaded = load_from_args(args)
+    model = load_from_args(args)
     result = evaluate(
-        loaded, args.data, args.batch_size, args.workers, progress=not args.no_progress
+        model, args.data, args.batch_size, args.workers, progress=not args.no_progress
     )
     if args.json == "-":
         json.dump(result.to_dict(), sys.stdout, indent=2)
         print()
     else:
-        print(f"{loaded.name} from {loaded.source}")
+        print(describe(model))
         print(result.format())
     if args.json and args.json != "-":
         print(f"results: {result.save_json(args.json)}")

@@ -37,19 +37,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools.export import check_export, default_output_path, export_model
+    from ..use.export import check_export, default_output_path, export_model
 
-    loaded = load_from_args(args, require_weights=False)
-    if loaded.source == "random init":
-        print(f"note: no --weights given; exporting a randomly initialised {loaded.name}")
-    resolution = args.resolution or loaded.preprocess.resolution
-    out = args.out or default_output_path(loaded.name, args.format)
-    path = export_model(loaded.model, out, args.format, resolution, args.opset, args.exporter)
-    shape = f"(batch, {loaded.model.in_chans}, {resolution}, {resolution})"
+    model = load_from_args(args, require_weights=False)
+    if model.weights_source is None:
+        print(f"note: no --weights given; exporting a randomly initialised {model.spec.name}")
+    resolution = args.resolution or model.preprocess.resolution
+    out = args.out or default_output_path(model.spec.name, args.format)
+    path = export_model(model, out, args.format, resolution, args.opset, args.exporter)
+    shape = f"(batch, {model.in_chans}, {resolution}, {resolution})"
     print(f"wrote {path} ({args.format}, input {shape}, batch dynamic)")
     if args.no_check:
         return 0
-    check = check_export(path, args.format, loaded.model, resolution)
+    check = check_export(path, args.format, model, resolution)
     print(check.format())
     if check.worst > args.tolerance:
         raise ValueError(

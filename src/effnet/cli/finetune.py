@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import add_override_argument, example_help
+from ._weights import describe
 
 #: What ``effnet finetune`` without ``--config`` changes in :func:`effnet.train.transfer_config`
 #: (the recipe configs/finetune_*.py share). The minival is 10% of the training images (at most
@@ -88,25 +89,25 @@ def _init_checkpoint(args: argparse.Namespace, output_dir: Path):
     A pretrained weight name is written out once as an effnet checkpoint in the run folder, since
     the engine starts from files.
     """
-    from ..tools.trained_model import load_trained_model
     from ..weights.checkpoint import read_metadata, save_model
+    from ..weights.factory import load
 
-    loaded = load_trained_model(args.model, args.weights, device="cpu")
+    model = load(args.weights, args.model, device="cpu")
     path = Path(args.weights)
     if path.is_file():
         try:
             read_metadata(path)
-            return path, loaded
+            return path, model
         except ValueError:
             pass
     init = output_dir / "init.safetensors"
-    save_model(init, loaded.model, loaded.class_names, loaded.preprocess)
-    return init, loaded
+    save_model(init, model)
+    return init, model
 
 
 def _default_minival(cfg) -> int:
     """10% of the training images (at most the paper's 25,000) for an ImageFolder."""
-    from ..tools.images import IMAGE_EXTENSIONS
+    from ..data.images import IMAGE_EXTENSIONS
 
     root = Path(cfg.data_dir)
     train_root = root / "train" if (root / "train").is_dir() else root
@@ -135,14 +136,14 @@ def run(args: argparse.Namespace) -> int:
         changes["output_dir"] = f"runs/finetune_{Path(cfg.data_dir).resolve().name}"
     cfg = cfg.replace(**changes)
 
-    init, loaded = _init_checkpoint(args, Path(cfg.output_dir))
+    init, model = _init_checkpoint(args, Path(cfg.output_dir))
     if cfg.image_size is None:
         # The resolution the weights were trained at, not the architecture's nominal one.
-        cfg = cfg.replace(image_size=loaded.preprocess.resolution)
+        cfg = cfg.replace(image_size=model.preprocess.resolution)
     if auto_minival:
         cfg = cfg.replace(minival_size=_default_minival(cfg) if cfg.dataset == "imagefolder" else 0)
     cfg = cfg.replace(init_checkpoint=str(init))
-    print(f"fine-tuning {loaded.name} from {loaded.source} on {cfg.data_dir}")
+    print(f"fine-tuning {describe(model)} on {cfg.data_dir}")
     result = train(cfg, resume=args.resume)
     best = Path(result.best_checkpoint)
     print(f"fine-tuned checkpoint: {best} (class names and preprocessing included)")

@@ -8,7 +8,7 @@ from . import example_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..tools.bench import BENCH_BACKENDS
+    from ..speed.bench import BENCH_BACKENDS
 
     p = sub.add_parser(
         "pick",
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools.pick import pick
+    from ..speed.pick import pick
 
     if args.runs < 1:
         raise ValueError(f"--runs must be at least 1, got {args.runs}")

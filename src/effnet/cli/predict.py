@@ -30,12 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools.images import collect_images
-    from ..tools.predict import predict
+    from ..data.images import collect_images
+    from ..use.predict import predict
 
     paths = collect_images(args.images)
-    loaded = load_from_args(args)
-    predictions = predict(loaded, paths, args.top_k, args.batch_size, progress=len(paths) > 64)
+    model = load_from_args(args)
+    predictions = predict(model, paths, args.top_k, args.batch_size, progress=len(paths) > 64)
     if args.json:
         json.dump([p.to_dict() for p in predictions], sys.stdout, indent=2)
         print()

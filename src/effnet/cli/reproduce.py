@@ -9,7 +9,7 @@ from . import example_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..tools.reproduce import TABLES
+    from ..experiments.reproduce import TABLES
 
     p = sub.add_parser(
         "reproduce",
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools.reproduce import write_report
+    from ..experiments.reproduce import write_report
 
     report, md, png = write_report(args.table, args.out, args.results)
     print(report.markdown)

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import flops
     from ..registry import get_spec
     from ..scaling import ALPHA, BETA, GAMMA, compound, scale, scale_to_flops
-    from ..tools.profile import Profile
+    from ..speed.profile import Profile
 
     multipliers = {
         k: v

@@ -67,9 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import flops
-    from ..tools.grid_search import (
+    from ..data.catalog import dataset_classes
+    from ..experiments.grid_search import (
         base_for,
-        dataset_classes,
         enumerate_grid,
         load_settings,
         parse_axis,
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         f"of {settings['target']}, each {base.name} ({base.resolution}px) scaled at phi = {phi:g}"
     )
     if args.dry_run:
-        classes = dataset_classes(cfg)
+        classes = dataset_classes(cfg.dataset, cfg.data_dir)
         base_macs = flops.count(base, classes).macs
         print(f"{'alpha':>7}{'beta':>7}{'gamma':>7}{'a*b^2*g^2':>11}{'res':>6}{'MACs (M)':>10}"
               f"{'x base':>8}")  # fmt: skip

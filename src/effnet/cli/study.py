@@ -57,9 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.catalog import dataset_classes
+    from ..experiments.grid_search import base_for, load_settings
+    from ..experiments.study import format_plan, plan_study, run_study, verdicts
     from ..scaling import ALPHA, BETA, GAMMA
-    from ..tools.grid_search import base_for, dataset_classes, load_settings
-    from ..tools.study import format_plan, plan_study, run_study, verdicts
     from ..train import load_config
 
     if args.jobs < 1:
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     coefficients = {k: float(settings[k]) for k in ("alpha", "beta", "gamma")}
     base = base_for(cfg, args.base if args.base is not None else settings.get("base"))
     if args.dry_run:
-        plan = plan_study(base, phis, dataset_classes(cfg), **coefficients)
+        plan = plan_study(base, phis, dataset_classes(cfg.dataset, cfg.data_dir), **coefficients)
         print(f"{base.name} at {base.resolution}px on {cfg.dataset}, budgets phi = {phis}")
         print(format_plan(plan))
         print(f"{len(plan) * len(seeds)} training runs of {cfg.epochs} epochs each")

@@ -60,6 +60,7 @@ def build_datasets(
     name: str,
     data_dir: str | None,
     image_size: int,
+    *,
     minival_size: int = 0,
     limit_train_images: int | None = None,
     crop_scale_min: float = 0.08,

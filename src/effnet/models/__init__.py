@@ -1,5 +1,6 @@
-"""Torch modules built from specs."""
+"""Torch modules built from specs, and the device they run on."""
 
+from .device import resolve_device
 from .efficientnet import EfficientNet
 
-__all__ = ["EfficientNet"]
+__all__ = ["EfficientNet", "resolve_device"]

@@ -9,13 +9,16 @@ produces can be trained. Submodule names (``stem``, ``blocks.<stage>.<block>``, 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from ..nn import ConvBNAct, make_block
 from ..spec import NetSpec
+
+if TYPE_CHECKING:  # a type only: the data layer sits above the models
+    from ..data.preprocess import Preprocess
 
 
 class EfficientNet(nn.Module):
@@ -30,7 +33,17 @@ class EfficientNet(nn.Module):
         drop_path_rate: stochastic-depth drop rate of the last block; it grows linearly from 0 at
             the first block (paper: survival probability 0.8 at the end). Default from the spec.
         features_only: return the feature maps at strides 2, 4, 8, 16 and 32 instead of logits.
+
+    What the weights expect and mean travels with the model, so that ``effnet.transforms_for``,
+    ``save_model``, ``predict`` and ``eval`` need nothing else: ``preprocess`` (None: the paper's
+    default for the spec), ``class_names`` (None: unnamed outputs) and ``weights_source`` (a
+    pretrained weight name or a file; None for random initialisation). :func:`effnet.load`,
+    ``create_model(pretrained=...)`` and the converters set them.
     """
+
+    preprocess: Preprocess | None
+    class_names: list[str] | None
+    weights_source: str | None
 
     def __init__(
         self,
@@ -49,6 +62,9 @@ class EfficientNet(nn.Module):
         self.in_chans = in_chans
         self.padding = padding
         self.features_only = features_only
+        self.preprocess = None
+        self.class_names = None
+        self.weights_source = None
         act = spec.activation
         conv_kw: dict[str, Any] = dict(
             bn_eps=spec.bn_eps, bn_momentum=spec.bn_momentum, padding=padding
@@ -119,6 +135,7 @@ class EfficientNet(nn.Module):
             raise RuntimeError("a features_only model has no classifier")
         self.num_classes = num_classes
         self.classifier = self._make_classifier(num_classes)
+        self.class_names = None  # the old labels name the old classes
         if isinstance(self.classifier, nn.Linear):
             bound = 1.0 / math.sqrt(num_classes)
             nn.init.uniform_(self.classifier.weight, -bound, bound)

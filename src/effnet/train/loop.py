@@ -29,10 +29,12 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ..data.datasets import DataSplits, build_datasets
 from ..data.loading import Skipped, collate_skipping, sample_seed
-from ..registry import create_model, get_spec
+from ..registry import get_spec
 from ..spec import NetSpec
-from ..weights.checkpoint import load_state_dict_checked, read_metadata, save_model
+from ..weights.checkpoint import read_metadata, save_model
+from ..weights.factory import create_model
 from . import distributed
+from .amp import resolve_amp
 from .api import TrainResult
 from .checkpoint import load_state, rng_state, save_atomic, set_rng_state
 from .config import TrainConfig
@@ -86,13 +88,13 @@ def _run(cfg: TrainConfig, resume: bool, d: distributed.Dist, started: float) ->
         cfg.dataset,
         cfg.data_dir,
         image_size,
-        cfg.minival_size,
-        cfg.limit_train_images,
-        cfg.crop_scale_min,
-        cfg.hflip,
-        cfg.autoaugment,
-        cfg.eval_crop_pct,
-        cfg.interpolation,
+        minival_size=cfg.minival_size,
+        limit_train_images=cfg.limit_train_images,
+        crop_scale_min=cfg.crop_scale_min,
+        hflip=cfg.hflip,
+        autoaugment=cfg.autoaugment,
+        eval_crop_pct=cfg.eval_crop_pct,
+        interpolation=cfg.interpolation,
     )
     micro_batch = _micro_batch(cfg, d.world_size)
     per_rank = len(data.train) // d.world_size
@@ -385,25 +387,6 @@ def _run(cfg: TrainConfig, resume: bool, d: distributed.Dist, started: float) ->
 # ==================================================================================================
 # The pieces the loop calls, in the order it calls them.
 # ==================================================================================================
-def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: "auto" is bf16 on GPUs that have it, fp16 on older GPUs, off on CPU.
-
-    CPU autocast to bf16 exists ("bf16") but is slower than fp32 on CPUs without bf16 matrix
-    units, so "auto" leaves it off there.
-    """
-    if mode == "none":
-        return None
-    if mode == "bf16":
-        return torch.bfloat16
-    if mode == "fp16":
-        if device.type != "cuda":
-            raise ValueError("amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return None
-
-
 def _model_spec(cfg: TrainConfig) -> NetSpec:
     """The architecture: the init checkpoint's own when fine-tuning, else ``cfg.model``'s.
 
@@ -421,29 +404,13 @@ def _model_spec(cfg: TrainConfig) -> NetSpec:
 
 def build_model(cfg: TrainConfig, spec: NetSpec, num_classes: int) -> nn.Module:
     """A fresh model, or the init checkpoint's (new classifier when the class count differs)."""
-    if not cfg.init_checkpoint:
-        return create_model(
-            spec, num_classes=num_classes, dropout=cfg.dropout, drop_path_rate=cfg.drop_path_rate
-        )
-    from safetensors.torch import load_file
-
-    from ..models import EfficientNet
-
-    meta = read_metadata(cfg.init_checkpoint)
-    if meta["in_chans"] != 3:
-        raise ValueError(f"{cfg.init_checkpoint} takes {meta['in_chans']}-channel input; need 3")
-    model = EfficientNet(
+    return create_model(
         spec,
-        num_classes=meta["num_classes"],
-        in_chans=3,
-        padding=meta["padding"],
+        pretrained=cfg.init_checkpoint or False,
+        num_classes=num_classes,
         dropout=cfg.dropout,
         drop_path_rate=cfg.drop_path_rate,
     )
-    load_state_dict_checked(model, load_file(cfg.init_checkpoint))
-    if meta["num_classes"] != num_classes:
-        model.reset_classifier(num_classes)
-    return model
 
 
 def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -20,6 +20,9 @@ from torch import nn
 from ..data.preprocess import Preprocess, default_preprocess
 from ..fileio import atomic_write
 from ..spec import NetSpec
+
+if TYPE_CHECKING:
+    from ..models import EfficientNet
 
 FORMAT = "effnet/1"
 
@@ -67,7 +70,7 @@ def load_state_dict_checked(
 
 def save_model(
     path: str | os.PathLike,
-    model: nn.Module,
+    model: EfficientNet,
     class_names: list[str] | None = None,
     preprocess: Preprocess | None = None,
     extra: dict[str, Any] | None = None,
@@ -79,21 +82,21 @@ def save_model(
     """
     from safetensors.torch import save_file
 
-    spec: NetSpec = model.spec  # type: ignore[assignment]
-    num_classes = int(getattr(model, "num_classes", 0))
+    spec: NetSpec = model.spec
+    num_classes = int(model.num_classes)
     if class_names is None:  # a carried list is stale once the classifier has been replaced
-        carried = getattr(model, "class_names", None)
+        carried = model.class_names
         class_names = carried if carried is not None and len(carried) == num_classes else None
     if preprocess is None:
-        preprocess = getattr(model, "preprocess", None)
+        preprocess = model.preprocess
     if class_names is not None and len(class_names) != num_classes:
         raise ValueError(f"{len(class_names)} class names for a {num_classes}-class model")
     meta = {
         "format": FORMAT,
         "spec": spec.to_json(),
         "num_classes": str(num_classes),
-        "in_chans": str(getattr(model, "in_chans", 3)),
-        "padding": getattr(model, "padding", "symmetric"),
+        "in_chans": str(model.in_chans),
+        "padding": model.padding,
         "class_names": json.dumps(list(class_names)) if class_names is not None else "null",
         "preprocess": (preprocess or default_preprocess(spec)).to_json(),
         "extra": json.dumps(extra or {}),
@@ -130,11 +133,18 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def load_model(path: str | os.PathLike, map_location: str = "cpu") -> tuple[nn.Module, dict]:
+def load_model(
+    path: str | os.PathLike,
+    map_location: str = "cpu",
+    spec: NetSpec | None = None,
+    **model_kwargs: Any,
+) -> tuple[EfficientNet, dict]:
     """Rebuild the model a checkpoint describes and load its weights; returns (model, metadata).
 
-    The model also carries ``preprocess`` and ``class_names`` from the header, so
-    ``effnet.transforms_for(model)`` and a later ``save_model`` keep them.
+    The model also carries ``preprocess``, ``class_names`` and ``weights_source`` from the file,
+    so ``effnet.transforms_for(model)`` and a later ``save_model`` keep them. ``model_kwargs``
+    (``dropout``, ``drop_path_rate``) and ``spec`` (one that builds the same layers, e.g. with
+    another BN momentum for fine-tuning) change training choices, never the layers.
     """
     from safetensors.torch import load_file
 
@@ -142,12 +152,14 @@ def load_model(path: str | os.PathLike, map_location: str = "cpu") -> tuple[nn.M
 
     meta = read_metadata(path)
     model = EfficientNet(
-        meta["spec"],
+        spec or meta["spec"],
         num_classes=meta["num_classes"],
         in_chans=meta["in_chans"],
         padding=meta["padding"],
+        **model_kwargs,
     )
     load_state_dict_checked(model, load_file(str(path), device=map_location))
     model.preprocess = meta["preprocess"]
     model.class_names = meta["class_names"]
+    model.weights_source = str(path)
     return model, meta

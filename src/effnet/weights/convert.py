@@ -93,6 +93,16 @@ def read_checkpoint(source: str | os.PathLike | Mapping[str, Any], peer: str) ->
         return read_keras_weights(path)
     if path.suffix in (".h5", ".hdf5", ".keras"):
         raise ValueError(f"{path} looks like a Keras file; convert it with peer 'keras'")
+    return read_state_dict(path)
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a PyTorch (``.pt``/``.pth``/``.bin``) or safetensors weight file.
+
+    Pickles go through ``torch.load(weights_only=True)``; wrappers and DDP's ``module.`` prefix
+    are removed. Used for peers' files and for plain effnet state dicts alike.
+    """
+    path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

@@ -54,7 +54,7 @@ def load_pretrained(
     if num_classes is not None and num_classes != ws.num_classes and not model.features_only:
         model.reset_classifier(num_classes)
         attach_metadata(model, ws.preprocess, None)
-    model.pretrained_weights = ws.name
+    model.weights_source = ws.name
     return model
 
 

@@ -1,0 +1,36 @@
+"""What is known about a data set before any image is read: its class count.
+
+Torch-free on purpose: planning a scaling search (``effnet search-scaling --dry-run``) counts every
+candidate's multiply-adds, classifier included, without loading a data set or torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Class counts of the data sets effnet knows by name, so costs can be planned before any data
+#: is loaded (the classifier is part of every network's multiply-adds).
+KNOWN_CLASSES = {
+    "digits": 10,
+    "cifar10": 10,
+    "cifar100": 100,
+    "flowers102": 102,
+    "stanford_cars": 196,
+    "fgvc_aircraft": 100,
+    "oxford_iiit_pet": 37,
+    "food101": 101,
+}
+
+
+def dataset_classes(name: str, data_dir: str | None = None) -> int:
+    """The class count data set ``name`` will give (an image folder: its class folders), known
+    before any image is read; 1000 (ImageNet's) when it cannot be told."""
+    if name in KNOWN_CLASSES:
+        return KNOWN_CLASSES[name]
+    if name == "imagefolder" and data_dir:
+        root = Path(data_dir) / "train" if (Path(data_dir) / "train").is_dir() else Path(data_dir)
+        if root.is_dir():
+            classes = [p for p in root.iterdir() if p.is_dir()]
+            if classes:
+                return len(classes)
+    return 1000

@@ -1,0 +1,1 @@
+"""Speed and cost: per-stage profiles, BN folding, inference backends, timing, Table 4, pick."""

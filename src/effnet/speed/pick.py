@@ -1,0 +1,132 @@
+"""Pick the most accurate EfficientNet that meets a latency or throughput budget on this machine.
+
+The paper ranks B0..B7 by FLOPs, but what a deployment cares about is time on its own hardware,
+which FLOPs predict poorly for depthwise-heavy networks. So: time the variants here, smallest
+first, and recommend the one with the best paper top-1 that fits. Variants are timed in order of
+cost and timing stops at the first one over budget (every bigger one is slower still) or when the
+time limit runs out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..variants import VARIANTS
+from .bench import bench
+
+#: The variants the paper reports top-1 for, cheapest first (B8 and L2 have no Table 2 row).
+CANDIDATES = tuple(name for name, v in VARIANTS.items() if v.paper_top1 is not None)
+
+
+@dataclass(frozen=True)
+class Timing:
+    model: str
+    top1: float
+    latency_ms: float  # per batch
+    images_per_s: float
+    fits: bool
+
+
+@dataclass
+class Pick:
+    budget: str
+    backend: str
+    batch_size: int
+    threads: int
+    timings: list[Timing]
+    stopped: str  # why measuring stopped
+
+    @property
+    def best(self) -> Timing | None:
+        fitting = [t for t in self.timings if t.fits]
+        return max(fitting, key=lambda t: t.top1) if fitting else None
+
+    def format(self) -> str:
+        head = f"{'model':<18}{'top-1':>7}{'ms/batch':>11}{'img/s':>9}  fits"
+        lines = [
+            f"budget: {self.budget} (backend {self.backend}, batch {self.batch_size}, "
+            f"{self.threads} thread(s))",
+            head,
+            "-" * len(head),
+        ]
+        for t in self.timings:
+            lines.append(
+                f"{t.model:<18}{t.top1:>7.1f}{t.latency_ms:>11.1f}{t.images_per_s:>9.1f}  "
+                f"{'yes' if t.fits else 'no'}"
+            )
+        lines.append(f"stopped: {self.stopped}")
+        best = self.best
+        if best is None:
+            fastest = min(self.timings, key=lambda t: t.latency_ms)
+            lines.append(
+                f"no EfficientNet fits {self.budget} here; the fastest, {fastest.model}, "
+                f"takes {fastest.latency_ms:.1f} ms per batch ({fastest.images_per_s:.1f} img/s)"
+            )
+        else:
+            lines.append(
+                f"recommended: {best.model} (paper top-1 {best.top1:.1f}%, "
+                f"{best.latency_ms:.1f} ms per batch, {best.images_per_s:.1f} img/s)"
+            )
+        return "\n".join(lines)
+
+
+#: measure(name, backend, batch_size, threads, runs) -> (seconds per batch, backend used)
+Measure = Callable[[str, str, int, int, int], tuple[float, str]]
+
+
+def _measure(name: str, backend: str, batch_size: int, threads: int, runs: int):
+    result = bench(name, backend, batch_size, threads, runs=runs, warmup=1)
+    return result.mean_s, result.backend
+
+
+def pick(
+    latency_ms: float | None = None,
+    throughput: float | None = None,
+    batch_size: int | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+    runs: int = 5,
+    time_limit_s: float = 300.0,
+    measure: Measure | None = None,
+) -> Pick:
+    """Time the variants and report which fits ``latency_ms`` per batch or ``throughput`` img/s.
+
+    ``batch_size`` defaults to 1 for a latency budget and 32 for a throughput one. With
+    ``backend="auto"`` the backend is chosen once, on B0, and used for every variant. ``measure``
+    replaces the timing (default: :func:`effnet.speed.bench.bench`), e.g. with stored figures.
+    """
+    import torch
+
+    if (latency_ms is None) == (throughput is None):
+        raise ValueError("give exactly one budget: --latency-ms or --throughput")
+    budget = latency_ms if latency_ms is not None else throughput
+    if budget is None or budget <= 0:
+        raise ValueError(f"the budget must be positive, got {budget}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be positive, got {threads}")
+    if time_limit_s < 0:
+        raise ValueError(f"the time limit must not be negative, got {time_limit_s}")
+    # Looked up at call time, not bound as a default, so the module-level timing can be replaced.
+    measure = measure or _measure
+    batch = batch_size or (1 if latency_ms is not None else 32)
+    threads = threads or torch.get_num_threads()
+    label = f"{latency_ms:g} ms per batch" if latency_ms is not None else f"{throughput:g} img/s"
+
+    start = time.monotonic()
+    timings: list[Timing] = []
+    stopped = "measured every variant"
+    for name in CANDIDATES:
+        seconds, used = measure(name, backend, batch, threads, runs)
+        backend = used  # "auto" resolves on the first (smallest) variant, then stays fixed
+        ms, ips = seconds * 1e3, batch / seconds
+        fits = ms <= latency_ms if latency_ms is not None else ips >= throughput
+        timings.append(Timing(name, VARIANTS[name].paper_top1, ms, ips, fits))
+        if not fits:
+            stopped = f"{name} is over budget; bigger variants are slower"
+            break
+        if time.monotonic() - start > time_limit_s and name != CANDIDATES[-1]:
+            stopped = f"time limit of {time_limit_s:g} s reached after {name}"
+            break
+    return Pick(label, backend, batch, threads, timings, stopped)

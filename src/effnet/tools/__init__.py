@@ -1,1 +1,0 @@
-"""Tools over models: profiling, benchmarking, CAM, export, scaling search."""

@@ -1,0 +1,220 @@
+"""Class activation maps (the paper's Figure 7): where in the image the predicted class is seen.
+
+CAM (Zhou et al. 2016) needs a network that ends in global average pooling and one linear layer,
+which EfficientNet does: the logit of class c is the spatial mean of ``sum_k w_ck f_k(x, y)`` plus a
+bias, so that weighted sum of the last feature map *is* the map of evidence for c. Grad-CAM
+(Selvaraju et al. 2017) replaces ``w_ck`` by the spatially averaged gradient of the class score
+with respect to feature map k, which works whatever the head is; on a linear head the two agree
+up to a constant factor.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.images import open_image, to_rgb
+from ..data.preprocess import Preprocess, eval_transform
+from ..models import EfficientNet
+from ..weights.hub import preprocess_for
+
+METHODS = ("cam", "gradcam")
+#: Height in pixels of the band above the panels that holds their titles.
+TITLE_BAND_PX = 40
+
+
+@dataclass
+class CamResult:
+    """One map: ``raw`` at feature-map size (before ReLU), ``heatmap`` in [0, 1] at input size.
+
+    ``raw`` keeps the sign and scale of the evidence (for checks and further analysis);
+    ``heatmap`` is what gets drawn: ReLU (only evidence *for* the class), upsampled bilinearly to
+    the input, divided by its maximum.
+    """
+
+    class_index: int
+    probability: float
+    raw: torch.Tensor
+    heatmap: np.ndarray
+    method: str
+
+
+def _heatmap(raw: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    positive = raw.clamp(min=0)[None, None]
+    up = F.interpolate(positive, size=size, mode="bilinear", align_corners=False)[0, 0]
+    peak = float(up.max())
+    return (up / peak if peak > 0 else up).cpu().numpy()
+
+
+def _pick(logits: torch.Tensor, class_index: int | None) -> tuple[int, float]:
+    probs = logits.float().softmax(dim=1)[0]
+    index = int(probs.argmax()) if class_index is None else class_index
+    if not 0 <= index < probs.numel():
+        raise ValueError(f"class index {index} out of range for a {probs.numel()}-class model")
+    return index, float(probs[index])
+
+
+def _check_single(x: torch.Tensor) -> None:
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(
+            f"a class activation map is computed for one image (1, C, H, W), got {tuple(x.shape)}"
+        )
+
+
+@torch.no_grad()
+def class_activation_map(
+    model: nn.Module, x: torch.Tensor, class_index: int | None = None
+) -> CamResult:
+    """CAM of class ``class_index`` (default: the top class) for a single preprocessed image."""
+    _check_single(x)
+    classifier = getattr(model, "classifier", None)
+    if not isinstance(classifier, nn.Linear) or not hasattr(model, "forward_features"):
+        raise ValueError(
+            "CAM needs a model whose head is global pooling and one linear layer; this one's is "
+            f"{type(classifier).__name__}. Use --method gradcam"
+        )
+    model.eval()
+    features = model.forward_features(x)
+    index, prob = _pick(model.forward_head(features), class_index)
+    raw = torch.einsum("k,khw->hw", classifier.weight[index].float(), features[0].float())
+    return CamResult(index, prob, raw, _heatmap(raw, tuple(x.shape[-2:])), "cam")
+
+
+def default_target_layer(model: nn.Module) -> nn.Module:
+    """The module whose output is the last feature map: the head conv, else the last stage."""
+    head = getattr(model, "head", None)
+    if isinstance(head, nn.Module):
+        return head
+    blocks = getattr(model, "blocks", None)
+    if isinstance(blocks, nn.Sequential) and len(blocks):
+        return blocks[-1]
+    raise ValueError("cannot find the last feature layer of this model; name it with --layer")
+
+
+def grad_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    class_index: int | None = None,
+    layer: str | None = None,
+) -> CamResult:
+    """Grad-CAM of class ``class_index`` at submodule ``layer`` (default: the last features)."""
+    _check_single(x)
+    if layer:
+        try:
+            target = model.get_submodule(layer)
+        except AttributeError:
+            raise ValueError(f"model has no submodule {layer!r}") from None
+    else:
+        target = default_target_layer(model)
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep_activation(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        captured["activation"] = output
+        output.register_hook(lambda grad: captured.__setitem__("gradient", grad))
+
+    model.eval()
+    handle = target.register_forward_hook(keep_activation)
+    try:
+        with torch.enable_grad():
+            logits = model(x.detach().requires_grad_(True))
+            index, prob = _pick(logits.detach(), class_index)
+            logits[0, index].backward()
+    finally:
+        handle.remove()
+        model.zero_grad(set_to_none=True)
+    if "gradient" not in captured:
+        raise ValueError(f"layer {layer or type(target).__name__} does not feed the class score")
+    activation = captured["activation"][0].detach().float()
+    weights = captured["gradient"][0].float().mean(dim=(1, 2))
+    raw = torch.einsum("k,khw->hw", weights, activation)
+    return CamResult(index, prob, raw, _heatmap(raw, tuple(x.shape[-2:])), "gradcam")
+
+
+def model_view(image, preprocess: Preprocess) -> np.ndarray:
+    """The RGB pixels the model sees (resized and center-cropped, not normalised), HxWx3 uint8."""
+    from torchvision import transforms as T
+
+    crop = T.Compose(
+        [
+            T.Resize(
+                preprocess.resize_size, interpolation=T.InterpolationMode(preprocess.interpolation)
+            ),
+            T.CenterCrop(preprocess.resolution),
+        ]
+    )
+    return np.asarray(crop(to_rgb(image)))
+
+
+def cam_for_image(
+    model: EfficientNet,
+    image_path: str | os.PathLike,
+    method: str = "cam",
+    class_index: int | None = None,
+    layer: str | None = None,
+) -> tuple[np.ndarray, CamResult]:
+    """(what the model sees, its map) for one image file."""
+    if method not in METHODS:
+        raise ValueError(f"unknown CAM method {method!r}; expected one of {METHODS}")
+    image = open_image(image_path)
+    device = next(model.parameters()).device
+    preprocess = preprocess_for(model)
+    x = eval_transform(preprocess)(image)[None].to(device)
+    if method == "cam":
+        result = class_activation_map(model, x, class_index)
+    else:
+        result = grad_cam(model, x, class_index, layer)
+    return model_view(image, preprocess), result
+
+
+def render_cam_figure(
+    image: np.ndarray,
+    maps: list[tuple[str, np.ndarray, CamResult]],
+    path: str | os.PathLike,
+    panel_size: int = 320,
+    image_title: str = "input",
+) -> Path:
+    """Figure 7 layout: the image, then one heat-map overlay per model, titled with its top class.
+
+    The PNG is exactly ``panel_size * (1 + len(maps))`` pixels wide and
+    ``panel_size + TITLE_BAND_PX`` high. ``maps`` holds (title, image the model saw, result).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if panel_size < 32:
+        raise ValueError(f"panel size must be at least 32 pixels, got {panel_size}")
+    dpi = 100
+    panels = 1 + len(maps)
+    width, height = panel_size * panels, panel_size + TITLE_BAND_PX
+    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    frac_h = panel_size / height
+    fontsize = max(7, min(12, panel_size // 28))
+    entries = [(image_title, image, None), *[(t, view, r.heatmap) for t, view, r in maps]]
+    for i, (title, view, heat) in enumerate(entries):
+        ax = fig.add_axes((i / panels, 0, 1 / panels, frac_h))
+        extent = (0, 1, 1, 0)
+        ax.imshow(view, extent=extent, aspect="auto", interpolation="bilinear")
+        if heat is not None:
+            ax.imshow(heat, extent=extent, aspect="auto", cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        ax.set_axis_off()
+        fig.text(
+            (i + 0.5) / panels,
+            1 - (TITLE_BAND_PX / 2) / height,
+            title,
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path

@@ -1,0 +1,177 @@
+"""Accuracy of a trained model on an ImageFolder tree: top-1, top-5, per class, confusion matrix.
+
+Images are prepared exactly as the weights expect (the checkpoint's Preprocess: resolution, crop
+ratio, interpolation, normalisation), because a wrong resize silently costs several points
+(PAPER.md section 9). Folder names are matched to the checkpoint's class names, not to their
+sorted position, so a test folder that lacks some classes still scores correctly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.images import ImageFolder, open_image
+from ..data.preprocess import eval_transform
+from ..models import EfficientNet
+from ..weights.hub import preprocess_for
+
+
+@dataclass
+class EvalResult:
+    """Counts behind every reported number; ``confusion[true, predicted]`` over model classes."""
+
+    class_names: list[str]
+    confusion: np.ndarray
+    topk_correct: int
+    topk: int
+    wall_time_s: float
+    data_dir: str
+
+    @property
+    def num_images(self) -> int:
+        return int(self.confusion.sum())
+
+    @property
+    def top1(self) -> float:
+        return float(np.trace(self.confusion)) / max(self.num_images, 1)
+
+    @property
+    def topk_accuracy(self) -> float:
+        return self.topk_correct / max(self.num_images, 1)
+
+    def per_class(self) -> dict[str, tuple[int, int]]:
+        """(correct, total) for every class that has images in the data."""
+        totals = self.confusion.sum(axis=1)
+        return {
+            name: (int(self.confusion[i, i]), int(totals[i]))
+            for i, name in enumerate(self.class_names)
+            if totals[i]
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data_dir": self.data_dir,
+            "num_images": self.num_images,
+            "top1": self.top1,
+            f"top{self.topk}": self.topk_accuracy,
+            "per_class": {
+                name: {"accuracy": c / t, "correct": c, "total": t}
+                for name, (c, t) in self.per_class().items()
+            },
+            "class_names": self.class_names,
+            "confusion": self.confusion.tolist(),
+            "wall_time_s": self.wall_time_s,
+        }
+
+    def format(self, max_classes: int = 30) -> str:
+        """A summary table; with many classes only the worst ``max_classes`` are listed."""
+        lines = [
+            f"{self.num_images} images from {self.data_dir} in {self.wall_time_s:.1f} s",
+            f"top-1 {self.top1:.2%}   top-{self.topk} {self.topk_accuracy:.2%}",
+        ]
+        rows = self.per_class()
+        shown = sorted(rows.items(), key=lambda kv: kv[1][0] / kv[1][1])[:max_classes]
+        if len(rows) <= max_classes:
+            shown = list(rows.items())
+            lines.append("per-class accuracy:")
+        else:
+            lines.append(f"per-class accuracy (worst {max_classes} of {len(rows)}):")
+        width = max(len(name) for name, _ in shown)
+        for name, (correct, total) in shown:
+            lines.append(f"  {name:<{width}}  {correct / total:7.2%}  ({correct}/{total})")
+        return "\n".join(lines)
+
+    def save_json(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+
+@torch.no_grad()
+def evaluate(
+    model: EfficientNet,
+    data_dir: str | os.PathLike,
+    batch_size: int = 64,
+    workers: int = 0,
+    progress: bool = True,
+) -> EvalResult:
+    """Score ``model`` on ``data_dir/<class>/<image>``; unreadable images stop with their name."""
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    names = model.class_names or [str(i) for i in range(model.num_classes)]
+    # Folders are labelled by the checkpoint's class names, not by their sorted position.
+    to_index = {name: i for i, name in enumerate(names)}
+    dataset = ImageFolder(data_dir, eval_transform(preprocess_for(model)), to_index)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    model.eval()
+    device = next(model.parameters()).device
+    topk = min(5, len(names))
+    confusion = np.zeros((len(names), len(names)), dtype=np.int64)
+    topk_correct = 0
+    start = time.perf_counter()
+    bar = tqdm(loader, desc="eval", unit="batch", disable=not progress, leave=False)
+    for images, targets, indices, ok in bar:
+        if not bool(ok.all()):
+            bad = dataset.samples[int(indices[~ok][0])][0]
+            open_image(bad)  # raises the decoder's reason
+            raise ValueError(f"{bad} is not a readable image")
+        logits = model(images.to(device))
+        ranked = logits.topk(topk, dim=1).indices.cpu()
+        np.add.at(confusion, (targets.numpy(), ranked[:, 0].numpy()), 1)
+        topk_correct += int((ranked == targets[:, None]).any(dim=1).sum())
+    return EvalResult(
+        names, confusion, topk_correct, topk, time.perf_counter() - start, str(data_dir)
+    )
+
+
+def plot_confusion(result: EvalResult, path: str | os.PathLike) -> Path:
+    """Row-normalised confusion matrix as a PNG; counts are written in when classes are few.
+
+    Only classes present in the data are drawn, so a 1000-class model scored on a 10-class folder
+    still gives a readable 10x10 picture.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    totals = result.confusion.sum(axis=1)
+    present = [i for i in range(len(result.class_names)) if totals[i]]
+    matrix = result.confusion[np.ix_(present, present)]
+    rates = matrix / matrix.sum(axis=1, keepdims=True).clip(min=1)
+    labels = [result.class_names[i] for i in present]
+    n = len(present)
+    side = min(4 + 0.4 * n, 24)
+    fig, ax = plt.subplots(figsize=(side, side), dpi=100)
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    if n <= 50:
+        ax.set_xticks(range(n), labels, rotation=90 if n > 10 else 0)
+        ax.set_yticks(range(n), labels)
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if matrix[i, j]:
+                    colour = "white" if rates[i, j] > 0.5 else "black"
+                    ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color=colour)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"top-1 {result.top1:.2%} on {result.num_images} images")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,32 @@
+"""benchmarks/cpu_inference.py runs end to end on tiny settings: every row computes the same
+logits, and the ratios it prints are the ones its timings give."""
+
+import runpy
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "cpu_inference.py"
+
+
+def test_cpu_benchmark_times_every_path_on_the_same_weights(capsys, tmp_path):
+    main = runpy.run_path(str(SCRIPT), run_name="benchmark")["main"]
+    out_json = tmp_path / "cpu.json"
+    report = main(["--resolution", "64", "--batch-size", "4", "--rounds", "2",
+                   "--latency-rounds", "2", "--threads", "1", "--no-compile",
+                   "--json", str(out_json)])  # fmt: skip
+    rows = report["throughput"]
+    assert set(rows) == {
+        "effnet eager (NCHW)", "effnet fast path", "timm eager (NCHW)",
+        "timm eager channels_last", "timm -> ONNX Runtime",
+    }  # fmt: skip
+    assert all(r["median_s"] > 0 for r in rows.values())
+    base = rows["timm eager channels_last"]["median_s"]
+    fast = rows["effnet fast path"]
+    assert (
+        abs(fast["vs_baseline_median"] - base / fast["median_s"])
+        < 1e-6 * fast["vs_baseline_median"]
+    )
+    printed = capsys.readouterr().out
+    assert "target >= 3.0x" in printed and "vs ONNX Runtime" in printed
+    # Same weights everywhere: the logits of every row agree with effnet eager.
+    assert max(r["max_abs_diff"] for r in rows.values()) < 1e-4
+    assert out_json.is_file()

@@ -1,0 +1,73 @@
+"""``effnet convert``: peer checkpoint -> effnet file -> peer layout, and one-line errors."""
+
+import timm
+import torch
+import torchvision.models as tvm
+
+from effnet import create_model
+from effnet.cli import main
+from effnet.weights import load_model, save_model
+from tests.weights.test_convert import (
+    TOLERANCE,
+    _one_thread,  # noqa: F401  (autouse: small batches, one thread)
+    logits,
+    normalise,
+    photo_batch,
+    randomize_bn,
+)
+
+
+def test_convert_from_timm_tf_and_back_to_timm(tmp_path, capsys):
+    reference = randomize_bn(timm.create_model("tf_efficientnet_b0"))
+    src = tmp_path / "tf_efficientnet_b0_aa-827b6e33.pth"
+    torch.save(reference.state_dict(), src)
+    out = tmp_path / "b0.safetensors"
+    assert main(["convert", "--from", "timm-tf", str(src), "--out", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "efficientnet_b0 (padding=same, bn_eps=0.001, 1000 classes)" in report
+    assert "224px, crop 0.875 (resize 256), bicubic" in report
+
+    model, meta = load_model(out)
+    assert meta["extra"] == {"converted_from": "timm-tf", "source": src.name}
+    x = normalise(photo_batch(), meta["preprocess"])
+    assert (logits(model, x) - logits(reference, x)).abs().max() <= TOLERANCE
+
+    back = tmp_path / "back.pth"
+    assert main(["convert", "--to", "timm-tf", str(out), "--out", str(back)]) == 0
+    again = timm.create_model("tf_efficientnet_b0")
+    again.load_state_dict(torch.load(back, weights_only=True))
+    assert (logits(again, x) - logits(reference, x)).abs().max() <= TOLERANCE
+
+
+def test_convert_errors_are_one_line(tmp_path, capsys):
+    b3 = tmp_path / "b3.pth"
+    torch.save(tvm.efficientnet_b3().state_dict(), b3)
+    out = tmp_path / "x.safetensors"
+    wrong_model = ["convert", "--from", "torchvision", str(b3), "--model", "efficientnet_b0"]
+    assert main([*wrong_model, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert (
+        "'stem.conv.weight' (torchvision 'features.0.0.weight') has shape (40, 3, 3, 3) "
+        "but the model expects (32, 3, 3, 3)" in err
+    )
+    assert not out.exists()
+
+    b1 = tmp_path / "b1.pth"
+    torch.save(tvm.efficientnet_b1().state_dict(), b1)
+    deeper = ["convert", "--from", "torchvision", str(b1), "--model", "efficientnet_b0"]
+    assert main([*deeper, "--out", str(out)]) == 2  # same widths, one more block per stage
+    assert "(first: unexpected 'features.1.1.block.0.0.weight')" in capsys.readouterr().err
+
+    assert main(["convert", "--from", "keras", str(tmp_path / "none.h5"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+    # effnet's default numerics are not torchvision's B1: the error says how to build a match
+    default = tmp_path / "default.safetensors"
+    save_model(default, create_model("efficientnet_b1"))
+    to = ["convert", "--to", "torchvision", str(default), "--out", str(tmp_path / "o.pth")]
+    assert main(to) == 2
+    assert (
+        "norm_layer=functools.partial(torch.nn.BatchNorm2d, eps=0.001)" in capsys.readouterr().err
+    )
+    assert main([*to, "--no-strict"]) == 0

@@ -1,0 +1,142 @@
+"""Acceptance: fine-tune a B0 on digits written out as PNG files, then eval and predict from the
+saved checkpoint alone (no --model, no class list, no preprocessing flags).
+
+No pretrained download is possible in tests, so the starting checkpoint is a freshly initialised
+B0 with a 5-class head: fine-tuning must replace the head (10 digit classes) and learn everything
+else from the data, which makes "well above chance" a real bar. The short run uses what short runs
+need (batch-norm momentum 0.1, no label smoothing or stochastic depth, AdamW); the digits are 8x8,
+so 16-pixel inputs lose nothing and keep the run to a few seconds of CPU per epoch.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+import effnet
+import effnet.train
+from effnet.cli import main
+from effnet.data import Preprocess
+from effnet.train import TrainResult
+from effnet.weights import save_model
+from effnet.weights.checkpoint import read_metadata
+
+DIGITS = [str(d) for d in range(10)]
+CHANCE = 0.1
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.fixture(scope="module")
+def digits_folder(tmp_path_factory):
+    """sklearn's 1,797 digits as 8-bit PNGs in DATA/{train,test}/<digit>/ (360 test images)."""
+    root = tmp_path_factory.mktemp("digits_png")
+    digits = load_digits()
+    pixels = np.clip(digits.images * (255 / 16), 0, 255).round().astype(np.uint8)
+    index = np.arange(len(digits.target))
+    train, test = train_test_split(index, test_size=360, stratify=digits.target, random_state=0)
+    for split, ids in (("train", train), ("test", test)):
+        for i in ids:
+            folder = root / split / str(digits.target[i])
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels[i]).save(folder / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def finetuned(digits_folder, tmp_path_factory):
+    work = tmp_path_factory.mktemp("finetune")
+    torch.manual_seed(0)  # module fixtures run before the per-test seeding in conftest
+    init_model = effnet.create_model("efficientnet_b0", num_classes=5)
+    init = save_model(
+        work / "init.safetensors", init_model, list("abcde"), Preprocess(16, 1.0, "bilinear")
+    )
+    argv = [
+        "finetune", str(digits_folder), "--weights", str(init), "--output-dir", str(work / "run"),
+        "--epochs", "3", "--batch-size", "32", "--minival-size", "100", "--device", "cpu",
+        "--freeze-backbone-epochs", "0", "--backbone-lr-scale", "1",
+        "--override", "optimizer=adamw", "lr_per_256=0.016", "bn_momentum=0.1", "hflip=false",
+        "crop_scale_min=0.6", "label_smoothing=0", "drop_path_rate=0", "warmup_epochs=0.5",
+        "lr_decay_rate=0.9", "lr_decay_epochs=1", "num_workers=0", "log_every=10",
+    ]  # fmt: skip
+    start = time.perf_counter()
+    assert main(argv) == 0
+    seconds = time.perf_counter() - start
+    best = work / "run" / "best.safetensors"
+    print(f"\nfine-tune of B0 on digits took {seconds:.1f} s")
+    return best, seconds
+
+
+def test_finetune_writes_a_self_describing_checkpoint(finetuned):
+    best, _ = finetuned
+    meta = read_metadata(best)
+    assert meta["spec"].name == "efficientnet_b0"
+    assert meta["class_names"] == DIGITS  # the folder names, not the init checkpoint's a..e
+    assert meta["num_classes"] == 10
+    assert meta["preprocess"].resolution == 16  # the resolution of the starting weights
+
+
+def test_eval_from_the_checkpoint_alone_is_well_above_chance(finetuned, digits_folder, tmp_path):
+    best, seconds = finetuned
+    report = tmp_path / "eval.json"
+    argv = ["eval", "--weights", str(best), str(digits_folder / "test"), "--no-progress"]
+    assert main([*argv, "--json", str(report), "--confusion", str(tmp_path / "cm.png")]) == 0
+    result = json.loads(report.read_text())
+    print(f"digits test top-1 after fine-tuning: {result['top1']:.3f} ({seconds:.0f} s)")
+    assert result["num_images"] == 360
+    assert result["top1"] >= 4 * CHANCE
+    assert result["top5"] > result["top1"]
+    assert sorted(result["per_class"]) == DIGITS
+    assert (tmp_path / "cm.png").stat().st_size > 10_000
+
+
+def test_predict_from_the_checkpoint_alone_names_digit_classes(finetuned, digits_folder, capsys):
+    best, _ = finetuned
+    folder = digits_folder / "test" / "0"  # zeros: the most distinct digit
+    assert main(["predict", "--weights", str(best), str(folder), "--top-k", "3", "--json"]) == 0
+    predictions = json.loads(capsys.readouterr().out)
+    assert len(predictions) == len(list(folder.glob("*.png")))
+    top = [p["top"][0]["label"] for p in predictions]
+    assert all(
+        len(p["top"]) == 3 and {t["label"] for t in p["top"]} <= set(DIGITS) for p in predictions
+    )
+    assert top.count("0") / len(top) >= 4 * CHANCE
+
+
+def test_finetune_hands_the_engine_a_finetuning_config(monkeypatch, digits_folder, tmp_path):
+    """The command is a thin layer: check the config it builds, without training."""
+    captured = {}
+
+    def fake_train(cfg, resume=False):
+        captured["cfg"], captured["resume"] = cfg, resume
+        out = Path(cfg.output_dir)
+        return TrainResult(0.5, None, out / "model.safetensors", out / "best.safetensors")
+
+    monkeypatch.setattr(effnet.train, "train", fake_train)
+    init = save_model(
+        tmp_path / "init.safetensors",
+        effnet.create_model("efficientnet_b0", num_classes=3),
+        preprocess=Preprocess(48),
+    )
+    argv = ["finetune", str(digits_folder), "--weights", str(init), "--freeze-backbone-epochs",
+            "2", "--backbone-lr-scale", "0.2", "--output-dir", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 0
+    cfg = captured["cfg"]
+    assert cfg.dataset == "imagefolder" and cfg.data_dir == str(digits_folder)
+    assert cfg.init_checkpoint == str(init)
+    assert cfg.freeze_backbone_epochs == 2 and cfg.backbone_lr_scale == 0.2
+    assert cfg.image_size == 48  # the starting weights' resolution
+    assert cfg.minival_size == 1437 // 10  # 10% of the training images
+    assert cfg.zero_init_head and not captured["resume"]
+
+    argv = ["finetune", str(tmp_path / "cifar"), "--weights", str(init), "--config",
+            str(CONFIGS / "finetune_cifar10.py"), "--epochs", "1"]  # fmt: skip
+    assert main(argv) == 0
+    cfg = captured["cfg"]
+    assert cfg.dataset == "cifar10" and cfg.data_dir == str(tmp_path / "cifar")
+    assert cfg.epochs == 1 and cfg.image_size == 224  # the config's own, not the weights'

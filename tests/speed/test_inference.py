@@ -1,0 +1,116 @@
+"""The fast path: same logits as eager on every backend (issue 7, acceptance 1).
+
+B0 and B2 run on eager and ONNX Runtime in the default run. torch.compile takes one to two minutes
+per EfficientNet on a 2-core CPU (inductor compiles C++ for every fused kernel), so the default run
+covers it with a two-stage network holding every layer kind of B0 (stem, MBConv1, MBConv6 with SE
+and skip, head, classifier); B0 and B2 through compile are in the slow run.
+"""
+
+import dataclasses
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import effnet
+from effnet.speed.fuse import count_batchnorms
+from effnet.speed.inference import available_backends, optimize_for_inference
+from tests.photo_inputs import photos, with_statistics
+
+FAST_BACKENDS = [b for b in available_backends() if b != "compile"]
+
+
+def assert_fast_path_matches(model: nn.Module, images: torch.Tensor, backend: str) -> None:
+    with torch.no_grad():
+        expected = model(images)
+    fast = optimize_for_inference(
+        model, backend, batch_size=len(images), resolution=images.shape[-1]
+    )
+    assert fast.backend == backend
+    assert count_batchnorms(fast.module) == 0
+    assert fast.module.stem.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert expected.abs().max() > 0.5  # real logits, so 1e-4 is a real bound
+    torch.testing.assert_close(fast(images), expected, atol=1e-4, rtol=0)
+    # Another batch size through the same prepared backend (ONNX: the dynamic batch axis).
+    torch.testing.assert_close(fast(images[1:2]), expected[1:2], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+@pytest.mark.parametrize(("name", "size"), [("efficientnet_b0", 96), ("efficientnet_b2", 64)])
+def test_fast_path_logits_equal_eager(name, size, backend):
+    images = photos(size)
+    model = with_statistics(effnet.create_model(name), images)
+    bns = count_batchnorms(model)
+    assert_fast_path_matches(model, images, backend)
+    assert count_batchnorms(model) == bns and not model.training  # the input model is untouched
+
+
+def test_onnxruntime_is_among_the_backends():
+    # It is a declared dependency of the fast path; a silently missing one would skip its checks.
+    assert available_backends()[:1] == ["eager"] and "onnxruntime" in available_backends()
+
+
+def test_onnxruntime_follows_a_new_image_size_with_tf_same_padding():
+    # SAME padding depends on the input size, so the ONNX graph is specific to it: a new size
+    # must be exported again, not run through the old graph.
+    images = photos(72)
+    model = with_statistics(effnet.create_model("efficientnet_b0", padding="same"), images)
+    fast = optimize_for_inference(model, "onnxruntime", batch_size=3, resolution=64)
+    smaller = F.interpolate(images, size=(64, 64), mode="bilinear")
+    with torch.no_grad():
+        torch.testing.assert_close(fast(images), model(images), atol=1e-4, rtol=0)
+        torch.testing.assert_close(fast(smaller), model(smaller), atol=1e-4, rtol=0)
+    assert len(fast.runner.sessions) == 2
+
+
+def mini_efficientnet() -> effnet.NetSpec:
+    """B0's stem, its MBConv1 stage and two MBConv6+SE blocks (one with a skip), and a head."""
+    b0 = effnet.EFFICIENTNET_B0
+    stages = (b0.stages[0], dataclasses.replace(b0.stages[1], repeats=2))
+    return b0.replace(name="mini", stages=stages, head_channels=64, resolution=48)
+
+
+def test_compile_backend_matches_eager_on_every_layer_kind():
+    images = photos(48)
+    model = with_statistics(effnet.create_model(mini_efficientnet(), num_classes=10), images)
+    assert_fast_path_matches(model, images, "compile")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "size"), [("efficientnet_b0", 96), ("efficientnet_b2", 64)])
+def test_compile_backend_logits_equal_eager(name, size):
+    images = photos(size)
+    assert_fast_path_matches(with_statistics(effnet.create_model(name), images), images, "compile")
+
+
+def test_auto_measures_the_candidates_and_keeps_the_fastest(capsys):
+    images = photos(64)
+    model = with_statistics(effnet.create_model("efficientnet_b0"), images)
+    fast = optimize_for_inference(model, "auto", batch_size=3, resolution=64)
+    assert set(fast.measurements) == set(FAST_BACKENDS)
+    assert fast.backend == max(fast.measurements, key=fast.measurements.get)
+    assert f"picked {fast.backend} at batch 3" in capsys.readouterr().err
+    with torch.no_grad():
+        torch.testing.assert_close(fast(images), model(images), atol=1e-4, rtol=0)
+
+
+def test_optimized_model_refuses_training_and_unknown_backends():
+    model = effnet.create_model("efficientnet_b0")
+    fast = optimize_for_inference(model, "eager", resolution=32)
+    with pytest.raises(RuntimeError, match="inference only"):
+        fast.train()
+    with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
+        optimize_for_inference(model, "tensorrt")
+
+
+def test_missing_onnxruntime_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
+    with pytest.raises(ImportError, match="pip install onnxruntime"):
+        optimize_for_inference(effnet.create_model("efficientnet_b0"), "onnxruntime")
+
+
+def test_public_api_exposes_the_fast_path():
+    assert effnet.optimize_for_inference is optimize_for_inference
+    assert "optimize_for_inference" in effnet.__all__

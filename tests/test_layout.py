@@ -1,0 +1,130 @@
+"""The codebase's shape, held by tests: small files and functions, no import cycles, one test file
+per module, and the one-way layering that import-linter checks (pyproject's contracts)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "effnet"
+MAX_FILE_LINES = 400
+MAX_FUNCTION_LINES = 80
+#: Data tables, exempt from the file-size limit: one row per class or per tensor, not logic.
+DATA_TABLES = {"weights/imagenet_classes.py"}
+#: Modules whose test lives elsewhere, and why.
+TESTED_ELSEWHERE = {
+    "weights/imagenet_classes.py": "a data table; tests/weights/test_pretrained.py checks it",
+    "cli/__main__.py": "`python -m effnet.cli`; tests/cli/test_init.py runs it",
+}
+
+
+def modules() -> list[Path]:
+    return sorted(SRC.rglob("*.py"))
+
+
+def relative(path: Path) -> str:
+    return path.relative_to(SRC).as_posix()
+
+
+def test_no_file_over_400_lines_except_data_tables():
+    long = {
+        relative(p): n
+        for p in modules()
+        if (n := len(p.read_text().splitlines())) > MAX_FILE_LINES
+        and relative(p) not in DATA_TABLES
+    }
+    assert not long, f"files over {MAX_FILE_LINES} lines: {long}"
+
+
+def test_no_function_over_80_lines():
+    long = {}
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long[f"{relative(path)}:{node.name}"] = length
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycle_between_modules():
+    graph = grimp.build_graph("effnet", exclude_type_checking_imports=True)
+    edges = {
+        module: {m for m in graph.find_modules_directly_imported_by(module) if m != module}
+        for module in graph.modules
+    }
+    assert _cycles(edges) == []
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_every_module_has_a_test_file():
+    missing = []
+    for path in modules():
+        rel = relative(path)
+        if path.name == "__init__.py" and path.parent != SRC / "cli":
+            continue
+        if rel in TESTED_ELSEWHERE:
+            continue
+        stem = "init" if path.name == "__init__.py" else path.stem
+        expected = ROOT / "tests" / path.parent.relative_to(SRC) / f"test_{stem.lstrip('_')}.py"
+        if not expected.is_file():
+            missing.append(f"{rel} -> {expected.relative_to(ROOT)}")
+    assert not missing, "modules without a test file:\n" + "\n".join(missing)
+
+
+def test_layering_contracts_hold():
+    """import-linter (a dev dependency, installed beside this interpreter) keeps every contract."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "0 broken" in result.stdout

@@ -1,0 +1,185 @@
+"""Downloads against a real HTTP server on 127.0.0.1: cache, sha256, retries, offline mode,
+and ``create_model(name, pretrained=True)`` from end to end."""
+
+import dataclasses
+import hashlib
+import http.server
+import io
+import threading
+from collections import Counter
+
+import numpy as np
+import pytest
+import timm
+import torch
+
+import effnet
+from effnet.weights import download
+from effnet.weights.fetch import (
+    ENV_HOME,
+    ENV_OFFLINE,
+    ChecksumError,
+    DownloadError,
+    OfflineError,
+)
+from effnet.weights.pretrained import WEIGHTS
+from tests.weights.test_convert import _one_thread  # noqa: F401  (autouse: small batches, one thread)
+
+PAYLOAD = np.random.default_rng(0).bytes(300_000)
+DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.files``; paths in ``server.drop`` lose the connection halfway through on
+    their first ``server.drop[path]`` requests."""
+
+    def do_GET(self):
+        server = self.server
+        server.hits[self.path] += 1
+        body = server.files.get(self.path)
+        if body is None:
+            self.send_error(404, "no such file")
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if server.hits[self.path] <= server.drop.get(self.path, 0):
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def _server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(_server, tmp_path, monkeypatch):
+    """The running server with fresh files and counters, and a private cache and environment."""
+    _server.files, _server.hits, _server.drop = {"/b0.bin": PAYLOAD}, Counter(), {}
+    _server.url = f"http://127.0.0.1:{_server.server_address[1]}"
+    monkeypatch.setenv(ENV_HOME, str(tmp_path / "home"))
+    monkeypatch.delenv(ENV_OFFLINE, raising=False)
+    return _server
+
+
+def cached_files(tmp_path):
+    directory = tmp_path / "home" / "weights"
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def test_good_file_is_cached_verified_and_reused(server, tmp_path, capsys):
+    path = download(f"{server.url}/b0.bin", DIGEST)
+    assert path == tmp_path / "home" / "weights" / "b0.bin"  # under $EFFNET_HOME
+    assert path.read_bytes() == PAYLOAD
+    assert "b0.bin" in capsys.readouterr().err  # the progress bar names the file
+    # the published 8-digit prefix is enough to verify, and the cache answers without a request
+    assert download(f"{server.url}/b0.bin", DIGEST[:8], progress=False) == path
+    assert server.hits["/b0.bin"] == 1
+    assert cached_files(tmp_path) == ["b0.bin"]
+
+
+def test_wrong_sha256_is_rejected_and_nothing_is_cached(server, tmp_path):
+    wrong = "0" * 64
+    with pytest.raises(ChecksumError, match=f"has sha256 {DIGEST}, expected {wrong}"):
+        download(f"{server.url}/b0.bin", wrong, progress=False)
+    assert cached_files(tmp_path) == []  # neither the file nor a temporary part
+    with pytest.raises(ValueError, match="not a sha256 digest"):
+        download(f"{server.url}/b0.bin", "not-hex", progress=False)
+
+
+def test_dropped_connection_is_retried(server, tmp_path):
+    server.drop["/b0.bin"] = 1
+    path = download(f"{server.url}/b0.bin", DIGEST, backoff=0.01, progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert server.hits["/b0.bin"] == 2
+    assert cached_files(tmp_path) == ["b0.bin"]
+
+
+def test_retries_give_up_with_a_clear_error_and_leave_no_part_file(server, tmp_path):
+    server.drop["/b0.bin"] = 10
+    with pytest.raises(DownloadError, match="after 3 attempts: connection closed after"):
+        download(f"{server.url}/b0.bin", DIGEST, retries=2, backoff=0.01, progress=False)
+    assert server.hits["/b0.bin"] == 3
+    assert cached_files(tmp_path) == []
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        download(f"{server.url}/missing.bin", DIGEST, backoff=0.01, progress=False)
+    assert server.hits["/missing.bin"] == 1  # a 404 is not retried
+
+
+def test_offline_uses_the_cache_only(server, tmp_path, monkeypatch):
+    with pytest.raises(OfflineError, match=r"not in the cache.*offline mode is on"):
+        download(f"{server.url}/b0.bin", DIGEST, offline=True)
+    monkeypatch.setenv(ENV_OFFLINE, "1")
+    with pytest.raises(OfflineError, match=str(tmp_path / "home" / "weights" / "b0.bin")):
+        download(f"{server.url}/b0.bin", DIGEST)
+    assert server.hits["/b0.bin"] == 0
+    path = download(f"{server.url}/b0.bin", DIGEST, offline=False, progress=False)
+    assert download(f"{server.url}/b0.bin", DIGEST) == path  # offline, from the cache
+    assert server.hits["/b0.bin"] == 1
+
+
+def test_damaged_cache_entry_is_replaced_online_and_refused_offline(server, tmp_path):
+    path = download(f"{server.url}/b0.bin", DIGEST, progress=False)
+    path.write_bytes(PAYLOAD[:1000])
+    with pytest.raises(ChecksumError, match=r"cached .* delete it"):
+        download(f"{server.url}/b0.bin", DIGEST, offline=True)
+    assert download(f"{server.url}/b0.bin", DIGEST, progress=False).read_bytes() == PAYLOAD
+    assert server.hits["/b0.bin"] == 2
+
+
+def test_create_model_pretrained_end_to_end(server, monkeypatch):
+    # A TensorFlow-ported checkpoint in timm's layout, served as the default B0 weights.
+    reference = timm.create_model("tf_efficientnet_b0").eval()
+    with torch.no_grad():
+        for m in reference.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.uniform_(0.5, 1.5)
+                m.running_mean.normal_(0.0, 0.2)
+    buffer = io.BytesIO()
+    torch.save(reference.state_dict(), buffer)
+    body = buffer.getvalue()
+    entry = WEIGHTS["efficientnet_b0.tf_aa_in1k"]
+    server.files["/" + entry.file_name] = body
+    local = dataclasses.replace(
+        entry,
+        url=f"{server.url}/{entry.file_name}",
+        sha256=hashlib.sha256(body).hexdigest()[:8],
+    )
+    monkeypatch.setitem(WEIGHTS, local.name, local)
+
+    model = effnet.create_model("efficientnet_b0", pretrained=True).eval()
+    assert model.weights_source == "efficientnet_b0.tf_aa_in1k"
+    assert (model.padding, model.spec.bn_eps) == ("same", 1e-3)
+    assert model.preprocess == entry.preprocess and model.class_names[:2] == ["tench", "goldfish"]
+    x = torch.randn(2, 3, 72, 72)
+    with torch.no_grad():
+        assert (model(x) - reference(x)).abs().max() <= 1e-4
+    transform = effnet.transforms_for(model).transforms
+    assert (transform[1].size, transform[2].size) == (256, (224, 224))  # 224 / 0.875, 224
+
+    # Fine-tuning: a new 10-class head, the same pretrained body, straight from the cache.
+    monkeypatch.setenv(ENV_OFFLINE, "1")
+    tuned = effnet.create_model("efficientnet_b0", pretrained="tf_aa_in1k", num_classes=10).eval()
+    assert tuned.classifier.out_features == 10 and tuned.class_names is None
+    with torch.no_grad():
+        assert torch.equal(tuned.forward_features(x), model.forward_features(x))
+    features = effnet.create_model("efficientnet_b0", pretrained=True, features_only=True)
+    with torch.no_grad():
+        assert torch.equal(features.eval()(x)[-1], model.blocks(model.stem(x)))
+    assert server.hits["/" + entry.file_name] == 1
+    with pytest.raises(ValueError, match="holds weights for efficientnet_b3"):
+        effnet.create_model("efficientnet_b0", pretrained="efficientnet_b3.tf_aa_in1k")
+    with pytest.raises(ValueError, match=r"unknown weights 'efficientnet_b0\.nope'"):
+        effnet.create_model("efficientnet_b0", pretrained="nope")
