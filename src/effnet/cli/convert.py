@@ -78,12 +78,12 @@ def _to_peer(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..weights.checkpoint import load_model
     from ..weights.convert import export_state_dict
+    from ..weights.factory import load
 
-    model, _ = load_model(args.src)
-    if args.model and args.model != model.spec.name:
-        raise ValueError(f"{args.src} holds {model.spec.name}, not {args.model}")
+    if not Path(args.src).is_file():
+        raise FileNotFoundError(f"checkpoint {args.src} does not exist")
+    model = load(args.src, args.model)
     state = export_state_dict(model, args.target_peer, strict=not args.no_strict)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

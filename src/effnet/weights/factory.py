@@ -86,7 +86,7 @@ def load(
     path = Path(text)
     if path.is_file():
         net = load_checkpoint_file(path, wanted)
-    elif _is_path(path):
+    elif _is_path(text):
         raise FileNotFoundError(f"weights file {path} does not exist")
     else:
         net = _load_registered(text, wanted)

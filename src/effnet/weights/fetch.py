@@ -102,24 +102,8 @@ def download(
     directory = Path(cache_dir) if cache_dir is not None else weights_dir()
     name = file_name or url.rsplit("/", 1)[-1]
     target = directory / name
-    offline = is_offline(offline)
-
-    if target.is_file():
-        digest = sha256_file(target)
-        if matches(digest, expected):
-            return target
-        if offline:
-            raise ChecksumError(
-                f"cached {target} has sha256 {digest}, expected {expected}; delete it and "
-                f"download again with {ENV_OFFLINE} unset"
-            )
-        target.unlink()  # a stale or damaged copy: fetch a fresh one
-    elif offline:
-        raise OfflineError(
-            f"{name} is not in the cache ({directory}) and offline mode is on ({ENV_OFFLINE}=1 or "
-            f"offline=True); unset it to download from {url}, or copy the file to {target}"
-        )
-
+    if _cached(target, expected, url, is_offline(offline)):
+        return target
     directory.mkdir(parents=True, exist_ok=True)
     attempts = retries + 1
     failure: BaseException | None = None
@@ -145,6 +129,27 @@ def download(
         if attempt + 1 < attempts:
             time.sleep(backoff * 2**attempt)
     raise DownloadError(f"cannot download {url} after {attempts} attempts: {failure}")
+
+
+def _cached(target: Path, expected: str, url: str, offline: bool) -> bool:
+    """Whether a verified copy is cached; a damaged one is removed (or, offline, reported)."""
+    if target.is_file():
+        digest = sha256_file(target)
+        if matches(digest, expected):
+            return True
+        if offline:
+            raise ChecksumError(
+                f"cached {target} has sha256 {digest}, expected {expected}; delete it and "
+                f"download again with {ENV_OFFLINE} unset"
+            )
+        target.unlink()  # a stale or damaged copy: fetch a fresh one
+    elif offline:
+        raise OfflineError(
+            f"{target.name} is not in the cache ({target.parent}) and offline mode is on "
+            f"({ENV_OFFLINE}=1 or offline=True); unset it to download from {url}, or copy the "
+            f"file to {target}"
+        )
+    return False
 
 
 def _fetch(

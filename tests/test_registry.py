@@ -1,0 +1,34 @@
+"""Names -> specs: listing, spec files, and errors that help."""
+
+import pytest
+
+import effnet
+from effnet.registry import UnknownModelError, get_spec, list_models
+
+
+def test_unknown_model_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown model 'efficientnet_b9'.*efficientnet_b0"):
+        effnet.create_model("efficientnet_b9")
+
+
+def test_list_models_filters_with_shell_patterns():
+    assert list_models("efficientnet_b[0-2]") == [
+        "efficientnet_b0",
+        "efficientnet_b1",
+        "efficientnet_b2",
+    ]
+    assert {"resnet50", "mobilenet_v1", "mobilenet_v2"} <= set(list_models())
+    assert list_models("nothing*") == []
+
+
+def test_get_spec_takes_names_specs_and_json_files(tmp_path):
+    b3 = get_spec("efficientnet_b3")
+    assert get_spec(b3) is b3
+    path = tmp_path / "b3.json"
+    path.write_text(b3.to_json())
+    assert get_spec(path) == b3 == get_spec(str(path))
+
+
+def test_a_near_miss_gets_a_suggestion():
+    with pytest.raises(UnknownModelError, match="Did you mean 'efficientnet_b0'"):
+        get_spec("b0_efficientnet_b0")
