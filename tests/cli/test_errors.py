@@ -36,6 +36,9 @@ def files(tmp_path_factory):
         (bad_folder / name).mkdir(parents=True)
         Image.fromarray(np.zeros((20, 20), np.uint8)).save(bad_folder / name / "ok.png")
     (bad_folder / "b" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    all_bad = root / "all_corrupt"
+    (all_bad / "a").mkdir(parents=True)
+    (all_bad / "a" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     foreign = root / "foreign_classes"
     (foreign / "zebra").mkdir(parents=True)
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(foreign / "zebra" / "z.png")
@@ -48,6 +51,7 @@ def files(tmp_path_factory):
         empty=str(empty),
         no_images=str(no_images.parent),
         bad_folder=str(bad_folder),
+        all_bad=str(all_bad),
         foreign=str(foreign),
     )
 
@@ -88,6 +92,7 @@ def test_missing_files(capsys, files, tmp_path):
 
 
 def test_corrupt_images(capsys, files):
+    """A named image must be readable; eval skips an unreadable one in its folder, naming it."""
     fails_with(
         capsys,
         ["predict", "--weights", files["ckpt"], files["good"], files["corrupt"]],
@@ -98,19 +103,20 @@ def test_corrupt_images(capsys, files):
         ["cam", files["corrupt"], "--weights", files["ckpt"]],
         "corrupt.png is not a readable image",
     )
-    fails_with(
-        capsys,
-        [
-            "eval",
-            "--weights",
-            files["ckpt"],
-            files["bad_folder"],
-            "--no-progress",
-            "--confusion",
-            "none",
-        ],
-        "broken.jpg is not a readable image",
-    )
+    eval_argv = ["eval", "--weights", files["ckpt"], "--no-progress", "--confusion", "none"]
+    assert main([*eval_argv, files["bad_folder"]]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    (warning,) = captured.err.strip().splitlines()  # one line, naming the file
+    assert warning.startswith("warning: skipping unreadable image ") and "broken.jpg" in warning
+    assert "2 images from" in captured.out and "skipped 1 unreadable images" in captured.out
+    # Nothing readable at all: no accuracy to report, one error line after the file's warning.
+    assert main([*eval_argv, files["all_bad"]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err) and len(err) == 2
+    assert err[0].startswith("warning: skipping unreadable image ") and "broken.jpg" in err[0]
+    assert err[1].startswith("effnet eval: error: none of the 1 images in ")
+    assert "could be read (first: " in err[1] and "broken.jpg" in err[1]
 
 
 def test_folders_without_images(capsys, files):

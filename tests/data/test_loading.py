@@ -10,7 +10,7 @@ from skimage import data as skdata
 
 from effnet.cli import main
 from effnet.data.datasets import build_datasets
-from effnet.data.loading import Skipped
+from effnet.data.loading import Skipped, SkipWarner, collate_skipping
 from effnet.weights.checkpoint import load_model
 
 PHOTOS = {"cat": skdata.chelsea, "coffee": skdata.coffee}
@@ -51,6 +51,29 @@ def test_unreadable_files_become_skipped_samples(folder):
     skipped = [s for s in (data.train[i] for i in range(16)) if isinstance(s, Skipped)]
     assert sorted(s.source for s in skipped) == sorted([str(truncated), str(text)])
     assert any("truncated" in s.reason for s in skipped)
+
+
+def test_collate_keeps_readable_samples_and_returns_the_skipped(folder):
+    root, truncated, text = folder
+    data = build_datasets("imagefolder", str(root), 32, minival_size=0)
+    images, labels, skipped = collate_skipping([data.train[i] for i in range(16)])
+    assert images.shape == (14, 3, 32, 32) and labels.tolist().count(0) == 7
+    assert sorted(s.source for s in skipped) == sorted([str(truncated), str(text)])
+    none, empty, only = collate_skipping(list(skipped))
+    assert none is None and empty.numel() == 0 and len(only) == 2
+
+
+def test_skip_warner_warns_once_per_file_naming_it(folder):
+    _, truncated, _ = folder
+    stream = io.StringIO()
+    warn = SkipWarner(stream)
+    skipped = Skipped(str(truncated), "OSError: image file is truncated")
+    for _ in range(3):
+        warn(skipped)
+    lines = stream.getvalue().splitlines()
+    assert lines == [f"warning: skipping unreadable image {truncated} (OSError: image file is "
+                     "truncated)"]  # fmt: skip
+    assert warn.warned == {str(truncated)}
 
 
 def test_training_skips_both_files_reports_them_and_finishes(folder, tmp_path, capsys):

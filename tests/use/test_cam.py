@@ -1,4 +1,4 @@
-"""Class activation maps (paper Figure 7) on a real photograph: the math, and the PNG."""
+"""Class activation maps (paper Figure 7) on a real photograph: the math, the view, the PNG."""
 
 import numpy as np
 import pytest
@@ -9,10 +9,17 @@ from skimage import data as skdata
 from torch import nn
 
 import effnet
-from effnet.cli import main
 from effnet.data import Preprocess, eval_transform
-from effnet.use.cam import TITLE_BAND_PX, class_activation_map, grad_cam
+from effnet.use.cam import (
+    TITLE_BAND_PX,
+    cam_for_image,
+    class_activation_map,
+    grad_cam,
+    model_view,
+    render_cam_figure,
+)
 from effnet.weights import save_model
+from tests.use.checkpoints import with_bn_from
 
 PRE = Preprocess(resolution=96, crop_pct=0.875, interpolation="bicubic")
 CLASSES = ["cat", "dog", "cup", "person"]
@@ -30,15 +37,7 @@ def model():
     torch.manual_seed(0)
     net = effnet.create_model("efficientnet_b0", num_classes=len(CLASSES))
     # Batch-norm statistics from a real photo, so the features have a realistic scale.
-    x = eval_transform(PRE)(Image.fromarray(skdata.astronaut()))[None]
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    net.train()
-    with torch.no_grad():
-        net(torch.cat([x, x.flip(-1)]))
-    return net.eval()
+    return with_bn_from(net, PRE)
 
 
 @pytest.fixture(scope="module")
@@ -108,50 +107,32 @@ def test_grad_cam_works_where_cam_cannot(model, photo):
         assert result.class_index == int(net(x).argmax())
 
 
-def test_cam_command_writes_a_figure_of_the_expected_size(checkpoint, photo, tmp_path, capsys):
-    out = tmp_path / "cam.png"
-    size = 160
-    assert (
-        main(
-            [
-                "cam",
-                str(photo),
-                "--weights",
-                str(checkpoint),
-                "--out",
-                str(out),
-                "--size",
-                str(size),
-            ]
-        )
-        == 0
-    )
-    assert f"wrote {out}" in capsys.readouterr().out
-    picture = np.asarray(Image.open(out).convert("RGB")).astype(float)
-    assert picture.shape == (size + TITLE_BAND_PX, 2 * size, 3)
-    image_panel = picture[TITLE_BAND_PX:, :size]
-    overlay = picture[TITLE_BAND_PX:, size:]
-    tint = overlay - image_panel  # the heat map's contribution
-    assert tint.std() > 5  # the overlay varies across the image: the map is not constant
-    assert image_panel.std() > 5  # the photo is drawn too
+def test_cam_for_an_image_file_is_the_map_of_its_preprocessed_pixels(checkpoint, photo):
+    loaded = effnet.load(checkpoint)
+    view, result = cam_for_image(loaded, photo, "cam", class_index=1)
+    direct = class_activation_map(loaded, image_tensor(photo), class_index=1)
+    assert view.shape == (96, 96, 3) and view.dtype == np.uint8
+    torch.testing.assert_close(result.raw, direct.raw)
+    assert result.class_index == 1 and result.method == "cam"
+    with pytest.raises(ValueError, match="unknown CAM method 'saliency'"):
+        cam_for_image(loaded, photo, "saliency")
 
 
-def test_cam_command_compares_models_side_by_side_with_grad_cam(checkpoint, photo, tmp_path):
-    out = tmp_path / "two.png"
-    args = [
-        "cam",
-        str(photo),
-        "--weights",
-        str(checkpoint),
-        str(checkpoint),
-        "--out",
-        str(out),
-        "--size",
-        "64",
-        "--method",
-        "gradcam",
-        "--class",
-        "dog",
-    ]
-    assert main(args) == 0
-    assert Image.open(out).size == (3 * 64, 64 + TITLE_BAND_PX)
+def test_the_view_is_what_the_model_sees_with_transparency_on_white():
+    rgba = np.zeros((120, 80, 4), np.uint8)
+    rgba[..., 1] = 255  # green, fully transparent
+    rgba[40:80, :, 3] = 255  # an opaque green band across the middle
+    view = model_view(Image.fromarray(rgba, "RGBA"), PRE)
+    assert view.shape == (96, 96, 3)  # resized to 109 on the short side, centre-cropped to 96
+    assert view[0, 48].tolist() == [255, 255, 255]  # transparent: white, as the model saw it
+    assert view[48, 48].tolist() == [0, 255, 0]
+
+
+def test_figure_is_one_panel_per_model_plus_the_image(model, photo, tmp_path):
+    x = image_tensor(photo)
+    view = model_view(Image.open(photo), PRE)
+    maps = [("a", view, class_activation_map(model, x)), ("b", view, grad_cam(model, x))]
+    path = render_cam_figure(view, maps, tmp_path / "sub" / "fig.png", panel_size=64)
+    assert Image.open(path).size == (3 * 64, 64 + TITLE_BAND_PX)
+    with pytest.raises(ValueError, match="at least 32 pixels"):
+        render_cam_figure(view, maps, tmp_path / "small.png", panel_size=16)

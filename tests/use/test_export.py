@@ -1,10 +1,11 @@
 """Export to ONNX and TorchScript: one file serves batch 3 and batch 1, and matches PyTorch.
 
-The models get batch-norm statistics measured on inputs like the test batches first: a freshly
-initialised EfficientNet in eval mode outputs logits near 1e-5, where a 1e-4 tolerance would prove
-nothing; calibrated, its logits are of order 1-10, as a trained model's are. Resolution is 128
-instead of the variants' 224/240: the exported graph has the same layers (input size is not part
-of the architecture), and the checks run in a fraction of the time.
+The models get batch-norm statistics measured on inputs like the test batches first
+(:func:`tests.use.checkpoints.calibrated`): a freshly initialised EfficientNet in eval mode outputs
+logits near 1e-5, where a 1e-4 tolerance would prove nothing; calibrated, its logits are of order
+1-10, as a trained model's are. Resolution is 128 instead of the variants' 224/240: the exported
+graph has the same layers (input size is not part of the architecture), and the checks run in a
+fraction of the time. The command (``effnet export``) is tested in tests/cli/test_export.py.
 """
 
 import copy
@@ -15,30 +16,15 @@ import onnxruntime
 import pytest
 import torch
 
-import effnet
-from effnet.cli import main
-from effnet.data import Preprocess
-from effnet.use.export import check_export, export_model
-from effnet.weights import save_model
+from effnet.use.export import check_export, default_output_path, export_model, run_export
+from tests.use import checkpoints
 
 RESOLUTION = 128
 TOLERANCE = 1e-4  # the issue's acceptance bound on max |export - PyTorch|
 
 
 def calibrated(name: str) -> torch.nn.Module:
-    """Random weights with batch-norm statistics measured on random images, in eval mode."""
-    model = effnet.create_model(name, num_classes=10)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None  # cumulative average over the calibration pass
-    model.train()
-    with torch.no_grad():
-        model(torch.randn(8, 3, RESOLUTION, RESOLUTION, generator=torch.Generator().manual_seed(7)))
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = model.spec.bn_momentum
-    return model.eval()
+    return checkpoints.calibrated(name, RESOLUTION)
 
 
 def reference_and_inputs(model: torch.nn.Module):
@@ -60,32 +46,32 @@ def assert_onnx_graph_is_inference_only(path):
     assert batch_dim.dim_param and not batch_dim.dim_value  # symbolic, not fixed
 
 
-def test_onnx_b0_through_the_cli_matches_pytorch_at_batch_3_and_1(tmp_path, capsys):
+def test_the_check_reports_the_difference_from_other_weights(tmp_path):
+    """check_export is real: against a model whose logits are shifted by 1 it reports 1."""
     model = calibrated("efficientnet_b0")
-    weights = save_model(tmp_path / "b0.safetensors", model, preprocess=Preprocess(RESOLUTION))
-    out = tmp_path / "b0.onnx"
-    assert main(["export", "--weights", str(weights), "--format", "onnx", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "max abs difference vs PyTorch: batch 3:" in printed and "batch 1:" in printed
-    assert not list(tmp_path.glob("*.data"))  # one self-contained file
-
-    assert_onnx_graph_is_inference_only(out)
-    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    for batch, x, expected in reference_and_inputs(model):
-        (got,) = session.run(None, {"images": x.numpy()})
-        assert got.shape == (batch, 10)
-        assert (
-            0.5 < float(expected.abs().max()) < 100
-        )  # logits of a realistic scale  # the tolerance is small against the outputs
-        assert np.abs(got - expected.numpy()).max() <= TOLERANCE
-
-    # The command's own check is real: against other weights it reports the difference.
+    path = export_model(model, tmp_path / "b0.pt", "torchscript", RESOLUTION)
+    same = check_export(path, "torchscript", model, RESOLUTION)
+    assert set(same.max_abs_diff) == {3, 1} and same.worst <= TOLERANCE
+    assert 0.5 < same.max_abs_output < 100
     shifted = copy.deepcopy(model)
     with torch.no_grad():
         shifted.classifier.bias += 1.0
-    check = check_export(out, "onnx", shifted, RESOLUTION)
-    assert set(check.max_abs_diff) == {3, 1}
+    check = check_export(path, "torchscript", shifted, RESOLUTION)
     assert check.worst == pytest.approx(1.0, abs=1e-4)
+    assert "batch 3: " in same.format() and "batch 1: " in same.format()
+
+
+def test_bad_requests_are_refused(tmp_path):
+    model = calibrated("efficientnet_b0")
+    with pytest.raises(ValueError, match="unknown export format 'tflite'"):
+        export_model(model, tmp_path / "x", "tflite", RESOLUTION)
+    with pytest.raises(ValueError, match="resolution must be at least 8"):
+        export_model(model, tmp_path / "x.pt", "torchscript", 4)
+    with pytest.raises(ValueError, match="unknown ONNX exporter 'fast'"):
+        export_model(model, tmp_path / "x.onnx", "onnx", RESOLUTION, exporter="fast")
+    with pytest.raises(FileNotFoundError, match=r"exported file .*gone.pt does not exist"):
+        run_export(tmp_path / "gone.pt", "torchscript", torch.zeros(1, 3, 8, 8))
+    assert default_output_path("efficientnet_b0", "onnx").name == "efficientnet_b0.onnx"
 
 
 def test_onnx_b1_matches_pytorch_at_batch_3_and_1(tmp_path):

@@ -1,25 +1,20 @@
-"""predict and eval on real photographs: image modes, folders and globs, class-name matching."""
+"""predict on real photographs: image modes, transparency, batches, unreadable files."""
 
-import json
-import shlex
+import io
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from skimage import data as skdata
-from torch import nn
 
 import effnet
-from effnet.cli import build_parser, main
 from effnet.data import Preprocess
 from effnet.data.images import collect_images
-from effnet.use.evaluate import evaluate
-from effnet.use.predict import predict
+from effnet.data.loading import SkipWarner
+from effnet.use.predict import Prediction, predict
 from effnet.weights import save_model
-
-CLASSES = ["astronaut", "cat", "coffee"]
-MY_COMMANDS = ("eval", "predict", "finetune", "cam", "export")
+from tests.use.checkpoints import CLASSES, biased, photo_folder, truncated_jpeg
 
 
 @pytest.fixture(scope="module")
@@ -30,24 +25,8 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def biased_checkpoint(tmp_path_factory):
-    """A model that always answers 'coffee' (index 2): zero classifier weights, bias favours it."""
-    model = effnet.create_model("efficientnet_b0", num_classes=3)
-    with torch.no_grad():
-        model.classifier.weight.zero_()
-        model.classifier.bias.copy_(torch.tensor([0.0, 1.0, 5.0]))
-    path = tmp_path_factory.mktemp("biased") / "b0.safetensors"
-    return save_model(path, model, CLASSES, Preprocess(32))
-
-
-def test_collect_images_expands_folders_and_globs_in_order(tmp_path):
-    for name in ("b.png", "a.jpg", "sub/c.png", "notes.txt"):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(b"x")
-    single = tmp_path / "b.png"
-    found = collect_images([str(single), str(tmp_path), str(tmp_path / "*.png")])
-    names = [p.relative_to(tmp_path).as_posix() for p in found]
-    assert names == ["b.png", "a.jpg", "sub/c.png"]  # typed order, folder sorted, no duplicates
+def always_coffee(tmp_path_factory):
+    return effnet.load(biased(tmp_path_factory.mktemp("biased") / "b0.safetensors"))
 
 
 def test_predict_accepts_grayscale_rgba_palette_and_jpeg_like_rgb(checkpoint, tmp_path):
@@ -89,76 +68,54 @@ def test_transparent_pixels_are_composited_on_white(checkpoint, tmp_path):
     np.testing.assert_allclose(clear.probabilities, white.probabilities, rtol=1e-5)
 
 
-def test_predict_command_prints_json_with_checkpoint_class_names(
-    biased_checkpoint, tmp_path, capsys
-):
+def test_batches_give_the_same_answers_in_the_same_order(checkpoint, tmp_path):
+    paths = collect_images([str(photo_folder(tmp_path, {"cat": 3, "coffee": 2}))])
+    loaded = effnet.load(checkpoint)
+    one_by_one = predict(loaded, paths, top_k=2, batch_size=1)
+    together = predict(loaded, paths, top_k=2, batch_size=4)
+    assert [p.path for p in together] == paths
+    for a, b in zip(one_by_one, together, strict=True):
+        assert a.indices == b.indices
+        np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-4, atol=1e-6)
+
+
+def test_a_known_answer_with_checkpoint_class_names(always_coffee, tmp_path):
     Image.fromarray(skdata.coffee()).save(tmp_path / "cup.png")
-    argv = ["predict", "--weights", str(biased_checkpoint), str(tmp_path / "*.png"), "--json"]
-    assert main([*argv, "--top-k", "2"]) == 0
-    (entry,) = json.loads(capsys.readouterr().out)
-    assert [t["label"] for t in entry["top"]] == ["coffee", "cat"]
+    (result,) = predict(always_coffee, [tmp_path / "cup.png"], top_k=5)
     expected = torch.tensor([0.0, 1.0, 5.0]).softmax(0)
-    assert entry["top"][0]["probability"] == pytest.approx(float(expected[2]), rel=1e-5)
+    assert result.labels == ["coffee", "cat", "astronaut"] and result.indices == [2, 1, 0]
+    assert result.probabilities == pytest.approx(expected.flip(0).tolist(), rel=1e-5)
+    assert result.to_dict()["top"][0] == {
+        "label": "coffee", "index": 2, "probability": result.probabilities[0]
+    }  # fmt: skip
+    assert result.format().startswith(f"{tmp_path / 'cup.png'}: coffee 97.6%, cat 1.8%")
+    tiny = Prediction(result.path, [0], ["astronaut"], [0.00001234])
+    assert tiny.format().endswith("astronaut 0.0012%")  # not "0.0%"
 
 
-def test_eval_matches_folders_to_checkpoint_classes_by_name(biased_checkpoint, tmp_path):
-    """A test folder holding only class 'coffee' (index 2) is scored against index 2."""
-    folder = tmp_path / "coffee"
-    folder.mkdir()
-    for i in range(3):
-        Image.fromarray(np.roll(skdata.coffee(), 40 * i, axis=1)).save(folder / f"{i}.png")
-    loaded = effnet.load(biased_checkpoint)
-    seen = []
-    loaded.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape))
-    result = evaluate(loaded, tmp_path, batch_size=2, progress=False)
-    assert result.top1 == 1.0 and result.num_images == 3
-    assert result.per_class() == {"coffee": (3, 3)}
-    assert result.confusion[2, 2] == 3 and result.confusion.sum() == 3
-    # The checkpoint's preprocessing decides the input size (32 here, not B0's 224).
-    assert [tuple(s) for s in seen] == [(2, 3, 32, 32), (1, 3, 32, 32)]
+def test_a_named_unreadable_file_stops_with_its_name(always_coffee, tmp_path):
+    Image.fromarray(skdata.coffee()).save(tmp_path / "cup.png")
+    broken = truncated_jpeg(tmp_path / "broken.jpg")
+    with pytest.raises(ValueError, match=r"broken.jpg is not a readable image \(.*truncated"):
+        predict(always_coffee, [tmp_path / "cup.png", broken])
 
 
-def test_eval_command_writes_json_and_confusion_png(biased_checkpoint, tmp_path, capsys):
-    for name, photo in (("cat", skdata.chelsea()), ("coffee", skdata.coffee())):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        Image.fromarray(photo).save(tmp_path / "data" / name / "x.png")
-    out_json, out_png = tmp_path / "r.json", tmp_path / "cm.png"
-    argv = ["eval", "--weights", str(biased_checkpoint), str(tmp_path / "data"), "--no-progress"]
-    assert main([*argv, "--json", str(out_json), "--confusion", str(out_png)]) == 0
-    printed = capsys.readouterr().out
-    assert "top-1 50.00%" in printed and "top-3 100.00%" in printed
-    report = json.loads(out_json.read_text())
-    assert report["top1"] == 0.5 and report["top3"] == 1.0
-    assert report["per_class"]["cat"]["accuracy"] == 0.0
-    assert report["per_class"]["coffee"]["accuracy"] == 1.0
-    assert Image.open(out_png).size[0] >= 400
+def test_unreadable_files_found_in_a_folder_are_skipped_with_a_warning(always_coffee, tmp_path):
+    folder = photo_folder(tmp_path / "pics", {"cat": 2})
+    broken = truncated_jpeg(folder / "cat" / "1b.jpg")
+    paths = collect_images([str(folder)])
+    stream = io.StringIO()
+    warn = SkipWarner(stream)
+    results = predict(always_coffee, paths, batch_size=2, skippable=paths, on_skipped=warn)
+    assert [p.path.name for p in results] == ["0.png", "1.png"]
+    (line,) = stream.getvalue().splitlines()
+    assert line.startswith(f"warning: skipping unreadable image {broken} (OSError: ")
+    with pytest.raises(ValueError, match="none of the 1 images could be read"):
+        predict(always_coffee, [broken], skippable=[broken], on_skipped=warn)
 
 
-def test_every_use_command_help_has_a_pasteable_example():
-    parser = build_parser()
-    subparsers = next(a for a in parser._actions if a.dest == "command")
-    for name in MY_COMMANDS:
-        helptext = subparsers.choices[name].format_help()
-        assert "example:" in helptext, name
-        examples = [
-            line.strip()
-            for line in helptext.split("example:")[1].splitlines()
-            if line.strip().startswith("effnet ")
-        ]
-        assert examples, name
-        for line in examples:
-            argv = shlex.split(line, comments=True)[1:]
-            args = parser.parse_args(argv)  # exits (SystemExit) if the example does not parse
-            assert callable(args.func), line
-
-
-def test_weights_that_are_a_plain_state_dict_need_and_use_model(tmp_path):
-    model = effnet.create_model("efficientnet_b0", num_classes=7)
-    path = tmp_path / "plain.pth"
-    torch.save(model.state_dict(), path)
-    loaded = effnet.load(path, model="efficientnet_b0")
-    assert loaded.num_classes == 7 and loaded.class_names == [str(i) for i in range(7)]
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert torch.equal(loaded(x), model.eval()(x))
-    assert isinstance(loaded.classifier, nn.Linear)
+def test_wrong_counts_are_refused(always_coffee, tmp_path):
+    with pytest.raises(ValueError, match="--top-k must be >= 1"):
+        predict(always_coffee, [tmp_path / "x.png"], top_k=0)
+    with pytest.raises(ValueError, match="batch size must be >= 1"):
+        predict(always_coffee, [tmp_path / "x.png"], batch_size=0)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..models import EfficientNet
 
 
 def add_weights_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -21,7 +25,7 @@ def add_weights_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:N")
 
 
-def load_from_args(args: argparse.Namespace, require_weights: bool = True):
+def load_from_args(args: argparse.Namespace, require_weights: bool = True) -> EfficientNet:
     """The model ``--weights`` (and ``--model``) name, through :func:`effnet.load`.
 
     ``require_weights=False`` lets ``export`` build a freshly initialised ``--model`` (to test a
@@ -43,6 +47,6 @@ def load_from_args(args: argparse.Namespace, require_weights: bool = True):
     return model.eval().to(resolve_device(args.device))
 
 
-def describe(model) -> str:
+def describe(model: EfficientNet) -> str:
     """ "efficientnet_b0 from runs/x/model.safetensors", for the first line a command prints."""
     return f"{model.spec.name} from {model.weights_source or 'random init'}"

@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval",
         help="accuracy of a checkpoint on an ImageFolder tree (DATA/<class>/<image>)",
         description="Evaluate with the preprocessing stored in the checkpoint (resolution, crop "
-        "ratio, interpolation). Class folders must carry the checkpoint's class names.",
+        "ratio, interpolation). Class folders must carry the checkpoint's class names. An "
+        "unreadable image is skipped with a warning naming it, and counted in the summary.",
         **example_help(
             "effnet eval --weights runs/digits_ft/best.safetensors data/digits/test\n"
             "effnet eval --weights model.safetensors data/val --json results.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from . import example_help
 from ._weights import add_weights_args, load_from_args
@@ -15,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "predict",
         help="top-k labels with probabilities for images (files, folders, globs)",
         description="Classify JPEG/PNG images (grayscale and RGBA are converted) with the class "
-        "names and preprocessing stored in the checkpoint.",
+        "names and preprocessing stored in the checkpoint. A named file must be readable; an "
+        "unreadable one found in a folder or glob is skipped with a warning.",
         **example_help(
             "effnet predict --weights runs/digits_ft/best.safetensors digit.png\n"
             "effnet predict --weights model.safetensors photos/ 'more/*.jpg' --top-k 3"
@@ -34,12 +36,22 @@ def run(args: argparse.Namespace) -> int:
     from ..use.predict import predict
 
     paths = collect_images(args.images)
+    named = {Path(item) for item in args.images if Path(item).is_file()}
     model = load_from_args(args)
-    predictions = predict(model, paths, args.top_k, args.batch_size, progress=len(paths) > 64)
+    predictions = predict(
+        model,
+        paths,
+        args.top_k,
+        args.batch_size,
+        progress=len(paths) > 64,
+        skippable=[path for path in paths if path not in named],
+    )
     if args.json:
         json.dump([p.to_dict() for p in predictions], sys.stdout, indent=2)
         print()
     else:
         for prediction in predictions:
             print(prediction.format())
+    if len(predictions) < len(paths):  # each one was named in a warning as it was skipped
+        print(f"skipped {len(paths) - len(predictions)} unreadable images", file=sys.stderr)
     return 0

@@ -1,4 +1,4 @@
-"""Data sets and transforms (torchvision), and the embedded digits default.
+"""Data sets, image folders and transforms (torchvision), and the embedded digits default.
 
 ``preprocess`` (evaluation preprocessing as data) has no torch import; the data sets and training
 transforms are loaded on first use so that reading a checkpoint's metadata stays light.
@@ -6,13 +6,22 @@ transforms are loaded on first use so that reading a checkpoint's metadata stays
 
 from typing import Any
 
-from .preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, default_preprocess, eval_transform
+from .preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocess,
+    default_preprocess,
+    eval_transform,
+    to_rgb,
+)
 
 _LAZY = {
     "DATASETS": "datasets",
     "DataSplits": "datasets",
     "build_datasets": "datasets",
     "DigitsImages": "digits",
+    "ImageFolder": "folders",
+    "SkipWarner": "loading",
     "Skipped": "loading",
     "train_transform": "transforms",
 }
@@ -23,11 +32,14 @@ __all__ = [
     "IMAGENET_STD",
     "DataSplits",
     "DigitsImages",
+    "ImageFolder",
     "Preprocess",
+    "SkipWarner",
     "Skipped",
     "build_datasets",
     "default_preprocess",
     "eval_transform",
+    "to_rgb",
     "train_transform",
 ]
 

@@ -6,7 +6,7 @@ candidate's multiply-adds, classifier included, without loading a data set or to
 
 from __future__ import annotations
 
-from pathlib import Path
+from .folders import class_folders, training_root
 
 #: Class counts of the data sets effnet knows by name, so costs can be planned before any data
 #: is loaded (the classifier is part of every network's multiply-adds).
@@ -28,9 +28,9 @@ def dataset_classes(name: str, data_dir: str | None = None) -> int:
     if name in KNOWN_CLASSES:
         return KNOWN_CLASSES[name]
     if name == "imagefolder" and data_dir:
-        root = Path(data_dir) / "train" if (Path(data_dir) / "train").is_dir() else Path(data_dir)
+        root = training_root(data_dir)
         if root.is_dir():
-            classes = [p for p in root.iterdir() if p.is_dir()]
+            classes = class_folders(root)  # the reader's own rule, so the count is the same
             if classes:
                 return len(classes)
     return 1000

@@ -7,6 +7,7 @@ own evaluation split, scored once with the early-stopped checkpoint).
 - ``"digits"``: scikit-learn's digits, fixed 1257/180/360 split (see :mod:`effnet.data.digits`).
 - ``"imagefolder"``: ``data_dir/train/<class>/*`` with ``data_dir/val`` (or ``test``) as the test
   split, the ImageNet layout; a ``data_dir`` without ``train/`` is itself the training folder.
+  Read by :class:`effnet.data.folders.ImageFolder`, the reader ``effnet eval`` uses too.
 - torchvision sets (downloaded into ``data_dir`` on first use, for users with network access):
   the paper's transfer data sets, see :data:`TORCHVISION_SETS`.
 """
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .digits import DigitsImages
+from .folders import image_folder_splits
 from .loading import TransformedSubset
 from .preprocess import Preprocess, eval_transform
 from .transforms import train_transform
@@ -93,7 +95,7 @@ def build_datasets(
         return DataSplits(train, val, test, classes, preprocess)
 
     if name == "imagefolder":
-        train_base, test_base = _image_folders(data_dir)
+        train_base, test_base = image_folder_splits(data_dir)
         classes = list(train_base.classes)
     elif name in TORCHVISION_SETS:
         train_base, test_base, classes = _torchvision_set(name, data_dir)
@@ -121,26 +123,6 @@ def build_datasets(
 def _limit(indices: Any, limit: int | None) -> list[int]:
     indices = [int(i) for i in indices]
     return indices if limit is None else indices[:limit]
-
-
-def _image_folders(data_dir: str | None) -> tuple[Any, Any]:
-    from torchvision.datasets import ImageFolder
-
-    if not data_dir:
-        raise ValueError("dataset 'imagefolder' needs data_dir (a folder of class sub-folders)")
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data_dir {root} does not exist or is not a folder")
-    train_root = root / "train" if (root / "train").is_dir() else root
-    test_root = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
-    train = ImageFolder(str(train_root))
-    test = ImageFolder(str(test_root)) if test_root is not None else None
-    if test is not None and test.classes != train.classes:
-        raise ValueError(
-            f"{test_root} has classes {test.classes[:5]}... but {train_root} has "
-            f"{train.classes[:5]}...; both splits need the same class folders"
-        )
-    return train, test
 
 
 def _torchvision_set(name: str, data_dir: str | None) -> tuple[Any, Any, list[str]]:

@@ -1,30 +1,57 @@
-"""Finding and opening the images a user points a command at, with errors a user can act on.
+"""Finding and opening image files, with errors a user can act on.
 
-``predict`` and ``cam`` take files, folders and globs; ``eval`` takes an ImageFolder tree. Both
-go through here so that a typo, an empty folder or a truncated JPEG is reported as one line that
-names the file, never as a PIL traceback from deep inside a data loader.
+One extension list and one walk order serve every command: ``predict`` and ``cam`` expand the
+files, folders and globs a user types through :func:`collect_images`, and the one image-folder
+reader (:class:`effnet.data.folders.ImageFolder`, used by training and ``effnet eval``) lists its
+class folders with :func:`images_under`. So a file is an image to every command or to none.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-#: Extensions picked up when a folder or glob is expanded (files named explicitly are always tried).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+#: Extensions picked up when a folder or glob is expanded (files named explicitly are always
+#: tried): torchvision's ImageFolder list plus GIF, so training and eval read the same files.
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".gif",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".ppm",
+    ".pgm",
+)
+
+#: What PIL and the OS raise for a file that is not a readable image (truncated JPEG, a text file
+#: named .png, a permission error): the one list behind every skip-or-stop decision.
+UNREADABLE = (OSError, ValueError, SyntaxError, IndexError, EOFError)
 
 _GLOB_CHARS = set("*?[")
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` has one of :data:`IMAGE_EXTENSIONS` (any letter case)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _images_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
+def images_under(folder: str | os.PathLike) -> list[Path]:
+    """Image files below ``folder``, in torchvision's ImageFolder order.
+
+    Sorted folder by folder (a folder's own files before its sub-folders'), following links: the
+    order a training run's minival hold-out is drawn from, kept from before effnet read folders
+    itself so that the same data set holds out the same images.
+    """
+    found = []
+    for root, _dirs, names in sorted(os.walk(folder, followlinks=True)):
+        found.extend(Path(root) / name for name in sorted(names) if is_image_file(name))
+    return found
 
 
 def collect_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -42,7 +69,7 @@ def collect_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
         text = str(item)
         path = Path(text)
         if path.is_dir():
-            images = _images_under(path)
+            images = images_under(path)
             if not images:
                 raise ValueError(
                     f"no images in folder {path} (looked for {', '.join(IMAGE_EXTENSIONS)})"
@@ -61,101 +88,26 @@ def collect_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def open_image(path: str | os.PathLike):
-    """Decode an image fully (so a truncated file fails here, not later) and return the PIL image.
+def decode_image(path: str | os.PathLike) -> Any:
+    """The fully decoded PIL image, or the decoder's own error (one of :data:`UNREADABLE`).
 
-    The mode is left as stored: :func:`effnet.data.preprocess.eval_transform` converts grayscale,
-    palette and RGBA images the same way for every command.
+    Decoding here, not lazily, makes a truncated file fail while its name is known. The mode is
+    left as stored except palette images, which become RGBA so their transparency survives:
+    :func:`effnet.data.preprocess.to_rgb` converts every mode the same way for every command.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    with Image.open(path) as image:
+        image.load()
+        return image.copy() if image.mode != "P" else image.convert("RGBA")
+
+
+def open_image(path: str | os.PathLike) -> Any:
+    """:func:`decode_image` for a file a user named: any failure is one line naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image {path} does not exist")
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy() if image.mode != "P" else image.convert("RGBA")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        return decode_image(path)
+    except UNREADABLE as err:
         raise ValueError(f"{path} is not a readable image ({err})") from None
-
-
-def to_rgb(image):
-    """An RGB copy for display: alpha is composited on white, as the model's transform does."""
-    from PIL import Image
-
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "P"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-class ImageFolder:
-    """A ``root/<class>/<image>`` tree as (image, class index) samples, with checked errors.
-
-    Like torchvision's ``ImageFolder`` but with messages that say what the layout should be, and a
-    ``__getitem__`` that survives data-loader workers: an unreadable file yields ``ok=False`` so the
-    main process can name it (an exception raised in a worker arrives wrapped in a traceback).
-    ``class_to_idx`` may be given to label samples with a checkpoint's class indices.
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        transform: Callable[[Any], Any] | None = None,
-        class_to_idx: dict[str, int] | None = None,
-    ) -> None:
-        self.root = Path(root)
-        if not self.root.exists():
-            raise FileNotFoundError(f"data folder {self.root} does not exist")
-        if not self.root.is_dir():
-            raise NotADirectoryError(
-                f"{self.root} is not a folder; expected an ImageFolder tree ROOT/<class>/<image>"
-            )
-        folders = sorted(p.name for p in self.root.iterdir() if p.is_dir())
-        if not folders:
-            loose = _images_under(self.root)
-            hint = f" ({len(loose)} images lie loose in it)" if loose else ""
-            raise ValueError(
-                f"no class folders in {self.root}{hint}; expected ROOT/<class name>/<image files>"
-            )
-        self.classes = folders
-        self.class_to_idx = class_to_idx or {name: i for i, name in enumerate(folders)}
-        unknown = [name for name in folders if name not in self.class_to_idx]
-        if unknown:
-            known = list(self.class_to_idx)
-            shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
-            raise ValueError(
-                f"class folder(s) {', '.join(unknown[:5])} in {self.root} are not classes of the "
-                f"model (it knows {len(known)}: {shown})"
-            )
-        self.samples = [
-            (path, self.class_to_idx[name])
-            for name in folders
-            for path in _images_under(self.root / name)
-        ]
-        if not self.samples:
-            raise ValueError(
-                f"no images in the class folders of {self.root} "
-                f"(looked for {', '.join(IMAGE_EXTENSIONS)})"
-            )
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[Any, int, int, bool]:
-        """(image, target, index, ok); a failed decode gives the transform of a blank image."""
-        from PIL import Image
-
-        path, target = self.samples[index]
-        try:
-            image, ok = open_image(path), True
-        except ValueError:
-            image, ok = Image.new("RGB", (8, 8)), False
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, target, index, ok

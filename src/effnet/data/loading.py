@@ -3,21 +3,22 @@
 :class:`TransformedSubset` applies a transform to a subset of any (PIL image, label) data set.
 An image that cannot be read (truncated JPEG, a text file named .png, a permission error) comes
 back as :class:`Skipped` naming the file; :func:`collate_skipping` drops those from the batch and
-hands them to the training loop, which warns once per file and counts them. When the sampler
+hands them to the caller, which warns once per file (:class:`SkipWarner`), counts them and goes
+on: the one unreadable-image policy of training and ``effnet eval``. When the sampler
 passes ``(index, seed)`` pairs, the transform's random draws are seeded per sample, so the same
 image gets the same augmentation whatever the worker count, world size, or where a run resumed.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 
-#: What PIL, torchvision and the OS raise for files that are not readable images.
-UNREADABLE = (OSError, ValueError, SyntaxError, IndexError, EOFError)
+from .images import UNREADABLE
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,29 @@ class Skipped:
 
     source: str
     reason: str
+
+
+class SkipWarner:
+    """Warns once per unreadable file, one line naming it, and remembers which it warned about.
+
+    Called with each :class:`Skipped` a loader yields (``on_skipped`` of
+    :func:`effnet.evaluation.evaluate`); an epoch that comes round to the same file again stays
+    quiet, while the caller still counts every skip.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.warned: set[str] = set()
+        self.stream = stream
+
+    def __call__(self, item: Skipped) -> None:
+        if item.source in self.warned:
+            return
+        self.warned.add(item.source)
+        print(
+            f"warning: skipping unreadable image {item.source} ({item.reason})",
+            file=self.stream or sys.stderr,
+            flush=True,
+        )
 
 
 def describe_sample(dataset: Any, index: int) -> str:

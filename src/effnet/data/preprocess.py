@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,12 +64,12 @@ def default_preprocess(spec: Any) -> Preprocess:
     return Preprocess(resolution=spec.resolution)
 
 
-def eval_transform(pre: Preprocess):
+def eval_transform(pre: Preprocess) -> Callable[[Any], Any]:
     """torchvision transform: PIL image -> normalised tensor, as the weights expect."""
     from torchvision import transforms as T
 
     interp = T.InterpolationMode(pre.interpolation)
-    to_channels = T.Grayscale(1) if len(pre.mean) == 1 else T.Lambda(_to_rgb)
+    to_channels = T.Grayscale(1) if len(pre.mean) == 1 else T.Lambda(to_rgb)
     return T.Compose(
         [
             to_channels,
@@ -80,8 +81,13 @@ def eval_transform(pre: Preprocess):
     )
 
 
-def _to_rgb(image):
-    """Grayscale, palette and RGBA images become RGB (alpha composited on white)."""
+def to_rgb(image: Any) -> Any:
+    """An RGB PIL image: grayscale and CMYK converted; alpha (RGBA, LA, palette) put on white.
+
+    The one conversion behind training augmentation, evaluation preprocessing and the picture
+    ``effnet cam`` draws, so a transparent PNG looks the same to a model in training and in use
+    (white, not the colour its invisible pixels happen to store, nor black).
+    """
     from PIL import Image
 
     if image.mode == "RGB":

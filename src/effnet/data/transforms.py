@@ -1,12 +1,16 @@
 """Training-time augmentation: the reference code's random crop and flip, then AutoAugment.
 
-Evaluation preprocessing is :func:`effnet.data.preprocess.eval_transform`; both end in the same
-``ToTensor`` + ``Normalize`` so a model sees the same pixel scale in training and in use.
+Evaluation preprocessing is :func:`effnet.data.preprocess.eval_transform`; both start with the
+same :func:`~effnet.data.preprocess.to_rgb` and end in the same ``ToTensor`` + ``Normalize``, so a
+model sees the same colours and pixel scale in training and in use.
 """
 
 from __future__ import annotations
 
-from .preprocess import IMAGENET_MEAN, IMAGENET_STD, _to_rgb
+from collections.abc import Callable
+from typing import Any
+
+from .preprocess import IMAGENET_MEAN, IMAGENET_STD, to_rgb
 
 
 def train_transform(
@@ -17,7 +21,7 @@ def train_transform(
     interpolation: str = "bicubic",
     mean: tuple[float, ...] = IMAGENET_MEAN,
     std: tuple[float, ...] = IMAGENET_STD,
-):
+) -> Callable[[Any], Any]:
     """PIL image -> augmented, normalised tensor of shape (3, image_size, image_size).
 
     ``crop_scale_min``: random crops cover that fraction of the image area up to all of it (the
@@ -28,7 +32,7 @@ def train_transform(
 
     interp = T.InterpolationMode(interpolation)
     steps = [
-        T.Lambda(_to_rgb),
+        T.Lambda(to_rgb),
         T.RandomResizedCrop(image_size, scale=(crop_scale_min, 1.0), interpolation=interp),
     ]
     if hflip:

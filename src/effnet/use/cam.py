@@ -13,14 +13,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.images import open_image, to_rgb
-from ..data.preprocess import Preprocess, eval_transform
+from ..data.images import open_image
+from ..data.preprocess import Preprocess, eval_transform, to_rgb
 from ..models import EfficientNet
 from ..weights.hub import preprocess_for
 
@@ -136,8 +137,12 @@ def grad_cam(
     return CamResult(index, prob, raw, _heatmap(raw, tuple(x.shape[-2:])), "gradcam")
 
 
-def model_view(image, preprocess: Preprocess) -> np.ndarray:
-    """The RGB pixels the model sees (resized and center-cropped, not normalised), HxWx3 uint8."""
+def model_view(image: Any, preprocess: Preprocess) -> np.ndarray:
+    """The RGB pixels the model sees (resized and center-cropped, not normalised), HxWx3 uint8.
+
+    Colours come from :func:`~effnet.data.preprocess.to_rgb`, the conversion in front of the
+    model, so a transparent region is drawn white, as the model saw it.
+    """
     from torchvision import transforms as T
 
     crop = T.Compose(

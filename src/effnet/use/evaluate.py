@@ -3,7 +3,10 @@
 Images are prepared exactly as the weights expect (the checkpoint's Preprocess: resolution, crop
 ratio, interpolation, normalisation), because a wrong resize silently costs several points
 (PAPER.md section 9). Folder names are matched to the checkpoint's class names, not to their
-sorted position, so a test folder that lacks some classes still scores correctly.
+sorted position, so a test folder that lacks some classes still scores correctly. The folder is
+read by the reader training uses (:class:`effnet.data.folders.ImageFolder`) and scored by the loop
+training scores with (:func:`effnet.evaluation.evaluate`): an unreadable image is skipped with a
+warning naming it and counted, as in training, and only a folder with no readable image fails.
 """
 
 from __future__ import annotations
@@ -11,15 +14,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..data.images import ImageFolder, open_image
+from ..data.folders import ImageFolder
+from ..data.loading import Skipped, SkipWarner, TransformedSubset, collate_skipping
 from ..data.preprocess import eval_transform
+from ..evaluation import evaluate as score
 from ..models import EfficientNet
 from ..weights.hub import preprocess_for
 
@@ -34,6 +39,7 @@ class EvalResult:
     topk: int
     wall_time_s: float
     data_dir: str
+    skipped: list[str] = field(default_factory=list)  # unreadable files, left out of every count
 
     @property
     def num_images(self) -> int:
@@ -69,6 +75,8 @@ class EvalResult:
             "class_names": self.class_names,
             "confusion": self.confusion.tolist(),
             "wall_time_s": self.wall_time_s,
+            "skipped_images": len(self.skipped),
+            "skipped_files": self.skipped,
         }
 
     def format(self, max_classes: int = 30) -> str:
@@ -77,6 +85,8 @@ class EvalResult:
             f"{self.num_images} images from {self.data_dir} in {self.wall_time_s:.1f} s",
             f"top-1 {self.top1:.2%}   top-{self.topk} {self.topk_accuracy:.2%}",
         ]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} unreadable images (named above)")
         rows = self.per_class()
         shown = sorted(rows.items(), key=lambda kv: kv[1][0] / kv[1][1])[:max_classes]
         if len(rows) <= max_classes:
@@ -96,15 +106,20 @@ class EvalResult:
         return path
 
 
-@torch.no_grad()
 def evaluate(
     model: EfficientNet,
     data_dir: str | os.PathLike,
     batch_size: int = 64,
     workers: int = 0,
     progress: bool = True,
+    on_skipped: Callable[[Skipped], None] | None = None,
 ) -> EvalResult:
-    """Score ``model`` on ``data_dir/<class>/<image>``; unreadable images stop with their name."""
+    """Score ``model`` on ``data_dir/<class>/<image>``.
+
+    An unreadable image is handed to ``on_skipped`` (default: one warning per file on stderr),
+    left out of every count and listed in the result; a folder where no image could be read is an
+    error, since there is no accuracy to report.
+    """
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
@@ -112,27 +127,37 @@ def evaluate(
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     names = model.class_names or [str(i) for i in range(model.num_classes)]
     # Folders are labelled by the checkpoint's class names, not by their sorted position.
-    to_index = {name: i for i, name in enumerate(names)}
-    dataset = ImageFolder(data_dir, eval_transform(preprocess_for(model)), to_index)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-    model.eval()
-    device = next(model.parameters()).device
+    folder = ImageFolder(data_dir, class_to_idx={name: i for i, name in enumerate(names)})
+    transform = eval_transform(preprocess_for(model))
+    dataset = TransformedSubset(folder, range(len(folder)), transform, names)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_skipping
+    )
+    warn = on_skipped or SkipWarner()
+    unreadable: list[Skipped] = []
+
+    def skip(item: Skipped) -> None:
+        unreadable.append(item)
+        warn(item)
+
     topk = min(5, len(names))
-    confusion = np.zeros((len(names), len(names)), dtype=np.int64)
-    topk_correct = 0
     start = time.perf_counter()
     bar = tqdm(loader, desc="eval", unit="batch", disable=not progress, leave=False)
-    for images, targets, indices, ok in bar:
-        if not bool(ok.all()):
-            bad = dataset.samples[int(indices[~ok][0])][0]
-            open_image(bad)  # raises the decoder's reason
-            raise ValueError(f"{bad} is not a readable image")
-        logits = model(images.to(device))
-        ranked = logits.topk(topk, dim=1).indices.cpu()
-        np.add.at(confusion, (targets.numpy(), ranked[:, 0].numpy()), 1)
-        topk_correct += int((ranked == targets[:, None]).any(dim=1).sum())
+    scores = score(model, bar, topk=topk, num_classes=len(names), on_skipped=skip)
+    if scores.count == 0:
+        raise ValueError(
+            f"none of the {len(folder)} images in {data_dir} could be read "
+            f"(first: {unreadable[0].source}: {unreadable[0].reason})"
+        )
+    assert scores.confusion is not None  # asked for with num_classes
     return EvalResult(
-        names, confusion, topk_correct, topk, time.perf_counter() - start, str(data_dir)
+        names,
+        scores.confusion,
+        scores.topk_correct,
+        topk,
+        time.perf_counter() - start,
+        str(data_dir),
+        scores.skipped,
     )
 
 

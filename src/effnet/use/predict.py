@@ -1,16 +1,23 @@
-"""Top-k labels with probabilities for image files, named by the checkpoint's own classes."""
+"""Top-k labels with probabilities for image files, named by the checkpoint's own classes.
+
+A file the user named must be readable: an unreadable one stops with one line naming it. Files
+found by expanding a folder or glob follow the policy of training and ``effnet eval`` instead:
+skipped with a warning naming each (once), so one bad file in a folder of thousands costs one
+line, not the run.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..data.images import open_image
+from ..data.images import UNREADABLE, decode_image, open_image
+from ..data.loading import Skipped, SkipWarner
 from ..data.preprocess import eval_transform
 from ..models import EfficientNet
 from ..weights.hub import preprocess_for
@@ -53,6 +60,24 @@ def _percent(prob: float) -> str:
     return f"{prob:.1%}" if prob >= 0.001 else f"{100 * prob:.2g}%"
 
 
+def _readable(
+    paths: list[str | os.PathLike],
+    skippable: Collection[Path],
+    on_skipped: Callable[[Skipped], None],
+) -> list[tuple[Path, Any]]:
+    """(path, PIL image) of each readable path; a skippable unreadable one goes to on_skipped."""
+    images = []
+    for path in map(Path, paths):
+        if path not in skippable:
+            images.append((path, open_image(path)))  # named: unreadable is an error
+            continue
+        try:
+            images.append((path, decode_image(path)))
+        except UNREADABLE as err:
+            on_skipped(Skipped(str(path), f"{type(err).__name__}: {err}"))
+    return images
+
+
 @torch.no_grad()
 def predict(
     model: EfficientNet,
@@ -60,8 +85,16 @@ def predict(
     top_k: int = 5,
     batch_size: int = 32,
     progress: bool = False,
+    *,
+    skippable: Collection[str | os.PathLike] = (),
+    on_skipped: Callable[[Skipped], None] | None = None,
 ) -> list[Prediction]:
-    """Classify ``paths`` in batches; a missing or unreadable file stops with its name."""
+    """Classify ``paths`` in batches; a missing or unreadable file stops with its name.
+
+    ``skippable``: paths found by expanding a folder or glob, which are skipped when unreadable
+    (handed to ``on_skipped``, default one warning per file) and absent from the result; if no
+    image at all could be read that is an error.
+    """
     from tqdm import tqdm
 
     if top_k < 1:
@@ -73,14 +106,20 @@ def predict(
     model.eval()
     device = next(model.parameters()).device
     k = min(top_k, len(names))
+    lenient = {Path(p) for p in skippable}
+    warn = on_skipped or SkipWarner()
     results: list[Prediction] = []
     chunks = [list(paths[i : i + batch_size]) for i in range(0, len(paths), batch_size)]
     for chunk in tqdm(chunks, desc="predict", unit="batch", disable=not progress, leave=False):
-        batch = torch.stack([transform(open_image(p)) for p in chunk]).to(device)
-        probs = model(batch).float().softmax(dim=1)
-        top = probs.topk(k, dim=1)
-        for path, values, indices in zip(
-            chunk, top.values.tolist(), top.indices.tolist(), strict=True
+        readable = _readable(chunk, lenient, warn)
+        if not readable:
+            continue
+        batch = torch.stack([transform(image) for _, image in readable]).to(device)
+        top = model(batch).float().softmax(dim=1).topk(k, dim=1)
+        for (path, _), values, indices in zip(
+            readable, top.values.tolist(), top.indices.tolist(), strict=True
         ):
-            results.append(Prediction(Path(path), indices, [names[i] for i in indices], values))
+            results.append(Prediction(path, indices, [names[i] for i in indices], values))
+    if paths and not results:
+        raise ValueError(f"none of the {len(paths)} images could be read")
     return results

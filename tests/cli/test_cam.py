@@ -1,0 +1,71 @@
+"""``effnet cam``: the Figure 7 picture of a real photograph, one panel per model."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data as skdata
+
+import effnet
+from effnet.cli import main
+from effnet.cli.cam import _class_index
+from effnet.data import Preprocess
+from effnet.use.cam import TITLE_BAND_PX
+from effnet.weights import save_model
+from tests.use.checkpoints import with_bn_from
+
+PRE = Preprocess(resolution=96, crop_pct=0.875, interpolation="bicubic")
+CLASSES = ["cat", "dog", "cup", "person"]
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("photos") / "chelsea.png"
+    Image.fromarray(skdata.chelsea()).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    net = with_bn_from(effnet.create_model("efficientnet_b0", num_classes=len(CLASSES)), PRE)
+    return save_model(tmp_path_factory.mktemp("ckpt") / "cam.safetensors", net, CLASSES, PRE)
+
+
+def test_cam_command_writes_a_figure_of_the_expected_size(checkpoint, photo, tmp_path, capsys):
+    out = tmp_path / "cam.png"
+    size = 160
+    argv = ["cam", str(photo), "--weights", str(checkpoint), "--out", str(out)]
+    assert main([*argv, "--size", str(size)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed and "cam of class" in printed
+    picture = np.asarray(Image.open(out).convert("RGB")).astype(float)
+    assert picture.shape == (size + TITLE_BAND_PX, 2 * size, 3)
+    image_panel = picture[TITLE_BAND_PX:, :size]
+    overlay = picture[TITLE_BAND_PX:, size:]
+    tint = overlay - image_panel  # the heat map's contribution
+    assert tint.std() > 5  # the overlay varies across the image: the map is not constant
+    assert image_panel.std() > 5  # the photo is drawn too
+
+
+def test_cam_command_compares_models_side_by_side_with_grad_cam(checkpoint, photo, tmp_path):
+    out = tmp_path / "two.png"
+    argv = ["cam", str(photo), "--weights", str(checkpoint), str(checkpoint), "--out", str(out)]
+    assert main([*argv, "--size", "64", "--method", "gradcam", "--class", "dog"]) == 0
+    assert Image.open(out).size == (3 * 64, 64 + TITLE_BAND_PX)
+
+
+def test_default_output_is_named_after_the_image(checkpoint, photo, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["cam", str(photo), "--weights", str(checkpoint), "--class", "2"]) == 0
+    assert "of class 'cup' (index 2" in capsys.readouterr().out
+    assert Image.open(tmp_path / "chelsea_cam.png").size == (2 * 320, 320 + TITLE_BAND_PX)
+
+
+def test_class_is_a_name_or_an_index():
+    assert _class_index(None, CLASSES) is None
+    assert _class_index("cup", CLASSES) == 2 and _class_index("3", CLASSES) == 3
+    with pytest.raises(ValueError, match="--class 4 is out of range for 4 classes"):
+        _class_index("4", CLASSES)
+    with pytest.raises(ValueError, match="'zebra' is not a class of the model"):
+        _class_index("zebra", CLASSES)
