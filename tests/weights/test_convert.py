@@ -20,16 +20,14 @@ from safetensors.torch import save_file
 from skimage import data
 
 from effnet.data import Preprocess, eval_transform
-from effnet.models import EfficientNet
 from effnet.weights import (
     CheckpointMismatchError,
     convert_checkpoint,
-    export_state_dict,
     infer_model,
     load_model,
     save_model,
 )
-from effnet.weights.convert import peer_spec, shapes_only
+from effnet.weights.convert import shapes_only
 from effnet.weights.peers import PEERS
 
 SIZE = 72
@@ -173,40 +171,6 @@ def test_peer_numerics_are_what_each_library_builds():
         padding = "symmetric" if stem.padding == (1, 1) else "same"
         assert eps == {PEERS[peer].eps_for(f"efficientnet_{variant}")}, (peer, variant)
         assert padding == PEERS[peer].padding, (peer, variant)
-
-
-@pytest.mark.parametrize("peer", ["torchvision", "timm", "timm-tf"])
-@pytest.mark.parametrize("variant", DEFAULT)
-def test_effnet_weights_go_back_to_torchvision_and_timm(peer, variant):
-    info = PEERS[peer]
-    name = f"efficientnet_{variant}"
-    model = randomize_bn(EfficientNet(peer_spec(info, name), padding=info.padding), seed=1)
-    state = export_state_dict(model, peer)
-    target = build_peer(peer, variant)
-    target.load_state_dict(state, strict=True)
-    x = normalise(photo_batch(), Preprocess(SIZE))
-    diff = (logits(target, x) - logits(model, x)).abs().max().item()
-    print(f"max abs diff effnet -> {peer} {variant}: {diff:.3g}")
-    assert diff <= TOLERANCE
-    back = convert_checkpoint(state, peer, name).state_dict()
-    assert all(torch.equal(back[k], v) for k, v in model.state_dict().items())
-
-
-def test_export_refuses_numerics_the_peer_would_not_reproduce_and_says_how():
-    model = randomize_bn(EfficientNet(peer_spec(PEERS["timm-tf"], "efficientnet_b0")))
-    # effnet's default (BN eps 1e-3, symmetric padding) is not torchvision's B0 (eps 1e-5)
-    with pytest.raises(ValueError, match=r"norm_layer=functools\.partial.*eps=0\.001"):
-        export_state_dict(model, "torchvision")
-    same = EfficientNet(model.spec, padding="same")
-    with pytest.raises(ValueError, match="torchvision has no TensorFlow SAME padding"):
-        export_state_dict(same, "torchvision")
-    # Following the hint gives a torchvision model that matches.
-    from functools import partial
-
-    target = tvm.efficientnet_b0(norm_layer=partial(torch.nn.BatchNorm2d, eps=1e-3))
-    target.load_state_dict(export_state_dict(model, "torchvision", strict=False))
-    x = normalise(photo_batch(), Preprocess(SIZE))
-    assert (logits(target, x) - logits(model, x)).abs().max() <= TOLERANCE
 
 
 def test_wrong_padding_and_epsilon_are_what_the_peer_settings_prevent(tmp_path):

@@ -78,7 +78,7 @@ def _to_peer(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..weights.convert import export_state_dict
+    from ..weights.export import export_state_dict
     from ..weights.factory import load
 
     if not Path(args.src).is_file():

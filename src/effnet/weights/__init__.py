@@ -16,7 +16,7 @@ _EXPORTS = {
     "read_metadata": "checkpoint",
     "save_model": "checkpoint",
     "convert_checkpoint": "convert",
-    "export_state_dict": "convert",
+    "export_state_dict": "export",
     "infer_model": "convert",
     "read_checkpoint": "convert",
     "read_state_dict": "convert",

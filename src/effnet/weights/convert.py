@@ -12,7 +12,6 @@ Pickled checkpoints are read only through ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -370,65 +369,3 @@ def _warn_if_tf_port(source: Any, peer: Peer) -> None:
             "peer 'timm-tf' (SAME padding, BN eps 1e-3)",
             stacklevel=3,
         )
-
-
-# --------------------------------------------------------------------------------------------------
-# effnet -> peer
-
-
-def export_state_dict(
-    model: torch.nn.Module, peer: str, strict: bool = True
-) -> dict[str, torch.Tensor]:
-    """An effnet model's weights in a PyTorch peer's layout (torchvision, timm, timm-tf, lukemelas).
-
-    With ``strict`` the model's padding and BN epsilon must be the ones the peer builds by default,
-    because the peer model would otherwise compute something else from the same weights; the
-    error says how to build a peer model that matches.
-    """
-    info = get_peer(peer)
-    if info.file_kind != "torch":
-        raise ValueError(f"export to {peer} is not supported; it goes to torchvision or timm")
-    spec: NetSpec = model.spec  # type: ignore[assignment]
-    padding = getattr(model, "padding", "symmetric")
-    if strict:
-        _check_peer_numerics(info, spec, padding)
-    num_classes = int(getattr(model, "num_classes", 0))
-    if getattr(model, "features_only", False):
-        raise ValueError("a features_only model has no head to export; build it with a head")
-    key_map = {}
-    for pair in module_pairs(info.layout, spec, num_classes):
-        for tensor in TORCH_TENSORS[pair.kind]:
-            key_map[f"{pair.effnet}.{tensor}"] = f"{pair.peer}.{tensor}"
-    own = model.state_dict()
-    return {key_map[k]: v.detach().clone() for k, v in own.items()}
-
-
-def _check_peer_numerics(peer: Peer, spec: NetSpec, padding: str) -> None:
-    eps = peer.eps_for(spec.name)
-    if padding == peer.padding and math.isclose(spec.bn_eps, eps, rel_tol=1e-9):
-        return
-    mismatch = (
-        f"this model uses padding={padding!r}, bn_eps={spec.bn_eps:g}; {peer.name} builds "
-        f"{peer.peer_model_name(spec.name)} with padding={peer.padding!r}, bn_eps={eps:g}"
-    )
-    if peer.name == "torchvision":
-        hint = (
-            "torchvision has no TensorFlow SAME padding; export to 'timm-tf' instead"
-            if padding != "symmetric"
-            else f"build torchvision.models.{peer.peer_model_name(spec.name)}(norm_layer="
-            f"functools.partial(torch.nn.BatchNorm2d, eps={spec.bn_eps:g}))"
-        )
-    elif peer.name in ("timm", "timm-tf"):
-        pad_type = "same" if padding == "same" else ""
-        hint = (
-            f"build timm.create_model('efficientnet_{spec.name.removeprefix('efficientnet_')}', "
-            f"bn_eps={spec.bn_eps:g}, pad_type={pad_type!r})"
-        )
-    else:
-        hint = (
-            f"build EfficientNet.from_name('{peer.peer_model_name(spec.name)}', "
-            f"batch_norm_epsilon={spec.bn_eps:g})"
-            if padding == "same"
-            else "efficientnet-pytorch always pads SAME; export to 'timm' instead"
-        )
-    raise ValueError(f"{mismatch}. To use these weights there, {hint} and export with strict=False")
