@@ -16,18 +16,9 @@ Data: torchvision's fgvc_aircraft loader; passing DATA sets the folder it downlo
 Use: effnet finetune ~/data --weights W --config configs/finetune_aircraft.py
 """
 
-from effnet.train import TrainConfig, transfer_config
+from effnet.train.config import TrainConfig, finetune_config
 
 
 def get_config() -> TrainConfig:
-    return transfer_config(
-        epochs=30,
-        dataset="fgvc_aircraft",
-        data_dir=None,  # DATA on the command line; None = ~/.cache/effnet/datasets
-        image_size=224,  # B0's resolution; use the pretrained variant's own for larger models
-        minival_size=667,  # ~10% of the training images, for early stopping
-        weight_decay=1e-5,  # the paper's ImageNet value
-        autoaugment="imagenet",  # the paper's augmentation
-        hflip=True,
-        output_dir="runs/finetune_aircraft",
-    )
+    # The minival is ~10% of the training images, held out for early stopping.
+    return finetune_config("fgvc_aircraft", epochs=30, name="aircraft", minival_size=667)

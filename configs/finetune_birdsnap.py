@@ -17,18 +17,9 @@ and pass DATA on the command line.
 Use: effnet finetune DATA --weights W --config configs/finetune_birdsnap.py
 """
 
-from effnet.train import TrainConfig, transfer_config
+from effnet.train.config import TrainConfig, finetune_config
 
 
 def get_config() -> TrainConfig:
-    return transfer_config(
-        epochs=15,
-        dataset="imagefolder",
-        data_dir=None,  # pass DATA to `effnet finetune`
-        image_size=224,  # B0's resolution; use the pretrained variant's own for larger models
-        minival_size=4739,  # ~10% of the training images, for early stopping
-        weight_decay=1e-5,  # the paper's ImageNet value
-        autoaugment="imagenet",  # the paper's augmentation
-        hflip=True,
-        output_dir="runs/finetune_birdsnap",
-    )
+    # The minival is ~10% of the training images, held out for early stopping.
+    return finetune_config("imagefolder", epochs=15, name="birdsnap", minival_size=4739)

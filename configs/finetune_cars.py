@@ -16,18 +16,9 @@ Data: torchvision's stanford_cars loader; passing DATA sets the folder it downlo
 Use: effnet finetune ~/data --weights W --config configs/finetune_cars.py
 """
 
-from effnet.train import TrainConfig, transfer_config
+from effnet.train.config import TrainConfig, finetune_config
 
 
 def get_config() -> TrainConfig:
-    return transfer_config(
-        epochs=30,
-        dataset="stanford_cars",
-        data_dir=None,  # DATA on the command line; None = ~/.cache/effnet/datasets
-        image_size=224,  # B0's resolution; use the pretrained variant's own for larger models
-        minival_size=814,  # ~10% of the training images, for early stopping
-        weight_decay=1e-5,  # the paper's ImageNet value
-        autoaugment="imagenet",  # the paper's augmentation
-        hflip=True,
-        output_dir="runs/finetune_cars",
-    )
+    # The minival is ~10% of the training images, held out for early stopping.
+    return finetune_config("stanford_cars", epochs=30, name="cars", minival_size=814)

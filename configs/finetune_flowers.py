@@ -16,18 +16,9 @@ Data: torchvision's flowers102 loader; passing DATA sets the folder it downloads
 Use: effnet finetune ~/data --weights W --config configs/finetune_flowers.py
 """
 
-from effnet.train import TrainConfig, transfer_config
+from effnet.train.config import TrainConfig, finetune_config
 
 
 def get_config() -> TrainConfig:
-    return transfer_config(
-        epochs=40,
-        dataset="flowers102",
-        data_dir=None,  # DATA on the command line; None = ~/.cache/effnet/datasets
-        image_size=224,  # B0's resolution; use the pretrained variant's own for larger models
-        minival_size=204,  # ~10% of the training images, for early stopping
-        weight_decay=1e-5,  # the paper's ImageNet value
-        autoaugment="imagenet",  # the paper's augmentation
-        hflip=True,
-        output_dir="runs/finetune_flowers",
-    )
+    # The minival is ~10% of the training images, held out for early stopping.
+    return finetune_config("flowers102", epochs=40, name="flowers", minival_size=204)

@@ -16,18 +16,9 @@ Data: torchvision's oxford_iiit_pet loader; DATA sets the folder it downloads to
 Use: effnet finetune ~/data --weights W --config configs/finetune_pets.py
 """
 
-from effnet.train import TrainConfig, transfer_config
+from effnet.train.config import TrainConfig, finetune_config
 
 
 def get_config() -> TrainConfig:
-    return transfer_config(
-        epochs=20,
-        dataset="oxford_iiit_pet",
-        data_dir=None,  # DATA on the command line; None = ~/.cache/effnet/datasets
-        image_size=224,  # B0's resolution; use the pretrained variant's own for larger models
-        minival_size=368,  # ~10% of the training images, for early stopping
-        weight_decay=1e-5,  # the paper's ImageNet value
-        autoaugment="imagenet",  # the paper's augmentation
-        hflip=True,
-        output_dir="runs/finetune_pets",
-    )
+    # The minival is ~10% of the training images, held out for early stopping.
+    return finetune_config("oxford_iiit_pet", epochs=20, name="pets", minival_size=368)

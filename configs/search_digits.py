@@ -25,6 +25,7 @@ candidates).
 
 from pathlib import Path
 
+from effnet.experiments.grid_search import SearchConfig
 from effnet.train import TrainConfig, load_config
 
 
@@ -42,13 +43,13 @@ def get_config() -> TrainConfig:
     )
 
 
-def get_search() -> dict:
+def get_search() -> SearchConfig:
     """The grid; ``effnet search-scaling --alpha/--beta/--gamma/--step/--tolerance`` override it."""
-    return {
-        "alpha": "1.0,1.2,1.4",
-        "beta": "1.0,1.1,1.2",
-        "gamma": "1.0,1.15,1.3",
-        "tolerance": 0.15,
-        "target": 2.0,
-        "phi": 1.0,
-    }
+    return SearchConfig(
+        alpha="1.0,1.2,1.4",
+        beta="1.0,1.1,1.2",
+        gamma="1.0,1.15,1.3",
+        tolerance=0.15,
+        target=2.0,
+        phi=1.0,
+    )

@@ -25,6 +25,7 @@ are noise).
 
 from pathlib import Path
 
+from effnet.experiments.study import StudyConfig
 from effnet.train import TrainConfig, load_config
 
 
@@ -42,6 +43,6 @@ def get_config() -> TrainConfig:
     )
 
 
-def get_study() -> dict:
+def get_study() -> StudyConfig:
     """Budgets (compound coefficients) and seeds; ``effnet study --phi/--seeds`` override them."""
-    return {"phis": (1.0,), "seeds": 1}
+    return StudyConfig(phis=(1.0,), seeds=1)

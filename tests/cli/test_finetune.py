@@ -140,3 +140,36 @@ def test_finetune_hands_the_engine_a_finetuning_config(monkeypatch, digits_folde
     cfg = captured["cfg"]
     assert cfg.dataset == "cifar10" and cfg.data_dir == str(tmp_path / "cifar")
     assert cfg.epochs == 1 and cfg.image_size == 224  # the config's own, not the weights'
+
+
+def test_without_a_config_the_recipe_is_finetune_config_with_the_commands_defaults(
+    monkeypatch, digits_folder, tmp_path
+):
+    """The built-in defaults go through the same function as configs/finetune_*.py; only what
+    depends on the data and the weights (folder, minival, resolution, start) is filled in after."""
+    from effnet.cli.finetune import FINETUNE_DEFAULTS
+    from effnet.train.config import finetune_config
+
+    captured = {}
+
+    def fake_train(cfg, resume=False):
+        captured["cfg"] = cfg
+        out = Path(cfg.output_dir)
+        return TrainResult(0.5, None, out / "model.safetensors", out / "best.safetensors")
+
+    monkeypatch.setattr(effnet.train, "train", fake_train)
+    init = save_model(
+        tmp_path / "init.safetensors",
+        effnet.create_model("efficientnet_b0", num_classes=3),
+        preprocess=Preprocess(40),
+    )
+    assert main(["finetune", str(digits_folder), "--weights", str(init)]) == 0
+    filled = {
+        "data_dir": str(digits_folder),
+        "output_dir": f"runs/finetune_{digits_folder.name}",
+        "minival_size": 1437 // 10,
+        "image_size": 40,
+        "init_checkpoint": str(init),
+    }
+    assert captured["cfg"] == finetune_config(**FINETUNE_DEFAULTS).replace(**filled)
+    assert captured["cfg"].autoaugment is None and captured["cfg"].optimizer == "sgd"

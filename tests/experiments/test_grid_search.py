@@ -1,79 +1,28 @@
-"""``effnet search-scaling``: the step-1 grid, real (tiny) training, ranking, cache and resume."""
+"""The step-1 grid search: the grid, its typed settings, ranking and the search's outputs."""
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from effnet.cli import main
-from effnet.experiments import grid_search
 from effnet.experiments.grid_search import (
     Candidate,
-    TrainJob,
-    cache_file,
+    SearchConfig,
+    candidate_spec,
     enumerate_grid,
-    job_key,
+    load_search,
     parse_axis,
+    plan_search,
+    rank,
     run_search,
 )
-from effnet.spec import NetSpec, StageSpec, StemSpec
-from effnet.train import TrainConfig
+from effnet.experiments.runner import RunCache, RunOptions
+from effnet.spec import NetSpec
+from tests.experiments.tiny import FakeResult, executions, tiny_base, tiny_config, write_config
 
-
-def tiny_base(resolution: int = 24) -> NetSpec:
-    """A three-stage MBConv network: the search works on any spec, and this one trains in
-    well under a second per step, so the test exercises real training end to end."""
-    return NetSpec(
-        name="tiny",
-        stem=StemSpec(8, 3, 2),
-        stages=(
-            StageSpec("mbconv", 3, 1, 1, 8, 1, 0.25),
-            StageSpec("mbconv", 3, 2, 3, 16, 1, 0.25),
-            StageSpec("mbconv", 3, 2, 3, 24, 2, 0.25),
-        ),
-        head_channels=64,
-        resolution=resolution,
-        dropout=0.1,
-        drop_path_rate=0.0,
-    )
-
-
-def tiny_config(tmp_path) -> TrainConfig:
-    return TrainConfig(
-        model="efficientnet_b0",
-        dataset="digits",
-        epochs=1,
-        max_steps=1,
-        batch_size=64,
-        warmup_epochs=0,
-        autoaugment=None,
-        hflip=False,
-        ema_decay=0.0,
-        eval_crop_pct=1.0,
-        num_workers=0,
-        log_every=1,
-        channels_last=False,
-        output_dir=str(tmp_path / "unused"),
-    )
-
-
-CONFIG_FILE = """
-from effnet.train import TrainConfig
-
-
-def get_config():
-    return TrainConfig(
-        model="efficientnet_b0", dataset="digits", epochs=1, max_steps=1, batch_size=64,
-        warmup_epochs=0, autoaugment=None, hflip=False, ema_decay=0.0, eval_crop_pct=1.0,
-        num_workers=0, log_every=1, channels_last=False, output_dir="unused",
-    )
-
-
-def get_search():
-    # Two candidates: 2.0 * 1 * 1 = 2.0 and 1.2 * 1 * 1.3**2 = 2.028 (within 0.05 of 2).
-    return {"alpha": "1.2,2.0", "beta": "1.0", "gamma": "1.0,1.3", "tolerance": 0.05}
-"""
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -106,125 +55,99 @@ def test_grid_axis_forms_and_errors():
         enumerate_grid((1.0,), (1.0,), (1.0,), target=2.0, tolerance=0.1)
 
 
-def test_cache_key_follows_what_changes_results(tmp_path):
-    cfg = tiny_config(tmp_path)
-    job = TrainJob("a", tiny_base())
-    key = job_key(job, cfg)
-    assert job_key(job, cfg.replace(output_dir="elsewhere", device="cuda", num_workers=4)) == key
-    assert job_key(job, cfg.replace(max_steps=2)) != key
-    assert job_key(job, cfg.replace(seed=1)) != key
-    assert job_key(TrainJob("a", tiny_base(32)), cfg) != key
-
-
-# ------------------------------------------------------------------------------------------------
-# End to end with the real trainer
-# ------------------------------------------------------------------------------------------------
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-class Interrupt(KeyboardInterrupt):
-    pass
-
-
-def test_search_end_to_end_resumes_after_interrupt_and_reuses_cache(tmp_path, monkeypatch, capsys):
-    base_file = tmp_path / "tiny.json"
-    base_file.write_text(tiny_base().to_json())
-    config_file = tmp_path / "search_tiny.py"
-    config_file.write_text(CONFIG_FILE)
-    out = tmp_path / "search"
-    argv = ["search-scaling", "--base", str(base_file), "--config", str(config_file)]
-    argv += ["--out", str(out)]
-    real_train = grid_search.default_trainer
-    calls = []
-
-    def counting(cfg, resume=False):
-        calls.append(cfg.model)
-        return real_train(cfg, resume=resume)
-
-    def cut_after_one(cfg, resume=False):
-        if calls:
-            raise Interrupt
-        return counting(cfg, resume)
-
-    # 1. The first candidate trains, then the search is interrupted.
-    monkeypatch.setattr(grid_search, "default_trainer", cut_after_one)
-    assert main(argv) == 130
-    assert len(calls) == 1
-    assert len(list((out / "candidates").glob("*.json"))) == 1
-
-    # 2. Rerun: only the missing candidate trains; the table and PNG appear.
-    monkeypatch.setattr(grid_search, "default_trainer", counting)
-    assert main(argv) == 0
-    assert len(calls) == 2 and calls[0] != calls[1]
-    text = capsys.readouterr().out
-    assert "2 runs: 1 cached, 1 to train" in text
-    rows = read_csv(out / "ranking.csv")
-    assert [r["rank"] for r in rows] == ["1", "2"]
-    assert {(float(r["alpha"]), float(r["beta"]), float(r["gamma"])) for r in rows} == {
-        (2.0, 1.0, 1.0),
-        (1.2, 1.0, 1.3),
-    }
-    accs = [float(r["best_val_acc"]) for r in rows]
-    assert accs == sorted(accs, reverse=True) and all(0 <= a <= 1 for a in accs)
+def test_candidate_spec_is_the_base_compound_scaled():
+    spec = candidate_spec(tiny_base(), Candidate(2.0, 1.0, 1.0))
     # Depth 2.0 doubles every stage's repeats (1, 1, 2) -> (2, 2, 4): 8 blocks.
-    records = [json.loads(p.read_text()) for p in (out / "candidates").glob("*.json")]
-    deep = next(r for r in records if r["alpha"] == 2.0)
-    spec = NetSpec.from_json((tmp_path / deep["run_dir"] / "spec.json").read_text())
     assert spec.num_blocks == 8 and spec.resolution == 24
-    md = (out / "ranking.md").read_text()
-    assert md.count("\n| 1 |") == 1 and md.count("\n| 2 |") == 1
-    with Image.open(out / "ranking.png") as png:
-        assert png.format == "PNG" and png.size[0] > 500
-    cached = {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*.json")}
-
-    # 3. A second full invocation trains nothing and rewrites no cached record.
-    assert main(argv) == 0
-    assert len(calls) == 2
-    assert "2 runs: 2 cached, 0 to train" in capsys.readouterr().out
-    assert {p: p.stat().st_mtime_ns for p in cached} == cached
-    assert read_csv(out / "ranking.csv") == rows
+    assert spec.name == "tiny_a2.000_b1.000_g1.000"
 
 
-def test_corrupt_cache_record_is_retrained(tmp_path):
-    cfg = tiny_config(tmp_path)
+# ------------------------------------------------------------------------------------------------
+# Typed settings
+# ------------------------------------------------------------------------------------------------
+def test_default_search_is_the_papers_constraint_on_a_005_grid():
+    found = SearchConfig().candidates()
+    assert len(found) == 75  # the count the digits config's docstring gives for the fine grid
+    assert Candidate(1.2, 1.1, 1.15) in found
+
+
+def test_digits_search_config_is_typed_and_holds_the_papers_answer():
+    cfg, search = load_search(CONFIGS / "search_digits.py")
+    assert isinstance(search, SearchConfig) and cfg.image_size == 56
+    found = search.candidates()
+    assert len(found) == 6 and Candidate(1.2, 1.1, 1.15) in found
+
+
+def test_load_search_executes_the_file_once_and_defaults_without_get_search(tmp_path):
+    grid = "from effnet.experiments.grid_search import SearchConfig\n\n\ndef get_search():\n"
+    grid += '    return SearchConfig(alpha="1.2,2.0", beta="1.0", tolerance=0.05)\n'
+    with_grid = write_config(tmp_path / "with_grid.py", grid)
+    cfg, search = load_search(with_grid, ["epochs=2"])
+    assert executions(with_grid) == 1
+    assert cfg.epochs == 2 and search.tolerance == 0.05
+    assert (search.alpha, search.beta, search.gamma) == ("1.2,2.0", "1.0", "1.0:1.4")
+    plain = write_config(tmp_path / "plain.py")
+    assert load_search(plain)[1] == SearchConfig() and executions(plain) == 1
+
+
+def test_a_dict_from_get_search_is_refused_with_the_type_to_return(tmp_path):
+    config = write_config(tmp_path / "old.py", "\ndef get_search():\n    return {'phi': 1}\n")
+    with pytest.raises(ValueError, match=r"get_search\(\) returned dict, not SearchConfig"):
+        load_search(config)
+
+
+# ------------------------------------------------------------------------------------------------
+# Ranking and the search's outputs
+# ------------------------------------------------------------------------------------------------
+def test_rank_puts_best_minival_first_and_breaks_ties_by_cost():
+    records = [
+        {"label": "a", "best_val_acc": 0.8, "macs": 5},
+        {"label": "b", "best_val_acc": 0.9, "macs": 9},
+        {"label": "c", "best_val_acc": 0.8, "macs": 3},
+        {"label": "d", "best_val_acc": None, "macs": 1},
+    ]
+    assert [(r["rank"], r["label"]) for r in rank(records)] == [
+        (1, "b"),
+        (2, "c"),
+        (3, "a"),
+        (4, "d"),
+    ]
+
+
+def test_plan_carries_the_coefficients_to_every_row():
+    (job,) = plan_search(tiny_base(), [Candidate(1.2, 1.1, 1.15)], phi=2.0)
+    assert job.label == "a1.200_b1.100_g1.150"
+    assert job.meta["phi"] == 2.0 and job.meta["depth"] == pytest.approx(1.2**2)
+    assert job.meta["flops_factor"] == pytest.approx(1.2 * 1.1**2 * 1.15**2)
+
+
+def test_search_ranks_writes_table_csv_and_plot_and_reuses_its_cache(tmp_path):
+    scores = {"a2.000": 0.6, "a1.200": 0.8}
     calls = []
-
-    class Result:
-        best_val_acc, test_acc, wall_time_s, steps, best_checkpoint = 0.5, 0.4, 1.0, 1, ""
 
     def fake(cfg, resume=False):
         calls.append(cfg)
-        return Result()
+        name = NetSpec.from_json(Path(cfg.model).read_text()).name
+        return FakeResult(next(v for k, v in scores.items() if k in name))
 
-    candidates = [Candidate(2.0, 1.0, 1.0)]
-    run_search(tiny_base(), cfg, candidates, tmp_path / "s", trainer=fake, log=None)
-    job = grid_search.plan_search(tiny_base(), candidates)[0]
-    record = cache_file(tmp_path / "s" / "candidates", job, cfg)
-    assert json.loads(record.read_text())["best_val_acc"] == 0.5
-    record.write_text('{"truncated": ')
-    run_search(tiny_base(), cfg, candidates, tmp_path / "s", trainer=fake, log=None)
-    assert len(calls) == 2
-    # The trained config points at the candidate's own spec file and resolution.
-    assert calls[0].model.endswith("spec.json") and calls[0].image_size is None
-
-
-def test_parallel_jobs_train_in_spawned_processes(tmp_path):
     cfg = tiny_config(tmp_path)
     candidates = [Candidate(2.0, 1.0, 1.0), Candidate(1.2, 1.0, 1.3)]
-    result = run_search(tiny_base(), cfg, candidates, tmp_path / "p", workers=2, log=None)
-    assert len(result.rows) == 2
-    assert all(r["best_val_acc"] is not None and r["steps"] == 1 for r in result.rows)
-    # Worker output goes to each run's train.log instead of interleaving on the console.
-    for r in result.rows:
-        log = tmp_path / "p" / "candidates" / f"{r['label']}-{r['key']}" / "train.log"
-        assert "done:" in log.read_text()
+    options = RunOptions(fake, log=None)
+    result = run_search(tiny_base(), cfg, candidates, tmp_path / "s", options=options)
+    assert [(r["rank"], r["alpha"]) for r in result.rows] == [(1, 1.2), (2, 2.0)]
+    assert result.best["best_val_acc"] == 0.8
+    # The trained config points at the candidate's own spec file and resolution.
+    assert calls[0].model.endswith("spec.json") and calls[0].image_size is None
+    with open(result.table_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["best_val_acc"]) for r in rows] == [0.8, 0.6]
+    assert result.table_md.read_text().count("\n| 1 |") == 1
+    with Image.open(result.plot_png) as png:
+        assert png.format == "PNG"
 
-
-def test_dry_run_lists_candidates_without_training(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(grid_search, "default_trainer", None)  # any training would crash
-    assert main(["search-scaling", "--config", "configs/search_digits.py", "--dry-run"]) == 0
-    out = capsys.readouterr().out
-    # The digits config's grid holds the paper's B0 answer (PAPER.md section 1).
-    assert "6 candidates" in out and "    1.2    1.1   1.15      1.920    64" in out
+    # The records live in OUT/candidates, keyed by the candidate: a rerun trains nothing.
+    job = plan_search(tiny_base(), candidates)[0]
+    record = RunCache(cfg, tmp_path / "s" / "candidates").record_path(job)
+    assert json.loads(record.read_text())["best_val_acc"] == 0.6
+    run_search(tiny_base(), cfg, candidates, tmp_path / "s", options=options)
+    assert len(calls) == 2

@@ -1,11 +1,17 @@
-"""``effnet reproduce``: the paper's tables with our counts beside them, and the Figure 1/5 plot."""
+"""The paper's tables with our counts beside them, measured accuracies, and the Figure 1/5 plot."""
 
 import json
 
 import pytest
 from PIL import Image
 
-from effnet.cli import main
+from effnet.experiments.reproduce import (
+    NOT_MEASURED,
+    Measured,
+    build_report,
+    load_measured,
+    write_report,
+)
 
 # PAPER.md section 1 (Table 2): paper params (M), FLOPs (B) and top-1 per variant, and the exact
 # counts of the reference PyTorch implementations (params) and torch.utils.flop_counter (GMACs).
@@ -30,39 +36,38 @@ def rows_of(markdown):
     return rows
 
 
-def test_table2_lists_b0_to_b7_with_our_counts_beside_the_papers(tmp_path, capsys):
-    assert main(["reproduce", "table2", "--out", str(tmp_path)]) == 0
-    printed = capsys.readouterr().out
-    md = (tmp_path / "table2.md").read_text()
-    assert md.strip() in printed
-    rows = rows_of(md)
+def study_results(tmp_path):
+    """A study's results.json with two budgets: reproduce reads the larger one."""
+    rows = [{"method": "baseline", "phi": None, "label": "baseline", "macs": 1, "test_acc": 0.7}]
+    for phi, acc in ((1.0, 0.8), (2.0, 0.9)):
+        for method in ("width", "depth", "resolution", "compound"):
+            rows.append({"method": method, "phi": phi, "label": f"{method}_phi{phi:g}",
+                         "macs": 2_500_000, "test_acc": None, "val_acc": acc})  # fmt: skip
+    data = {"kind": "effnet-study", "dataset": "digits", "rows": rows,
+            "base": {"name": "efficientnet_b0", "resolution": 56}}  # fmt: skip
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_table2_lists_b0_to_b7_with_our_counts_beside_the_papers():
+    report = build_report("table2")
+    rows = rows_of(report.markdown)
     for name, (paper_params, paper_flops, paper_top1, params, gmacs) in PAPER_TABLE2.items():
         _, _, p_params, o_params, p_flops, o_flops, p_top1, measured = rows[name]
         assert float(p_params) == paper_params and float(p_flops) == paper_flops
         assert float(p_top1) == paper_top1
         assert o_params == f"{params / 1e6:.3f}"
         assert float(o_flops) == pytest.approx(gmacs, abs=0.0015)
-        assert measured == "not measured"
+        assert measured == NOT_MEASURED
     assert "efficientnet_b8" not in rows  # the paper reports no B8 figures
     # Section 5: ResNet-50 has 26M params and 4.1B FLOPs in the paper; we count it too.
     assert rows["ResNet-50"][1:5] == ["26", "25.557", "4.1", "4.089"]
-    with Image.open(tmp_path / "figure1_5.png") as png:
-        assert png.format == "PNG" and png.size[0] > png.size[1] > 300
+    assert [r["key"] for r in report.rows] == list(PAPER_TABLE2)
 
 
-def test_measured_accuracy_comes_only_from_a_results_file(tmp_path):
-    results = tmp_path / "measured.json"
-    results.write_text(json.dumps({"efficientnet_b0": 0.7712, "efficientnet_b3": 81.4}))
-    assert main(["reproduce", "table2", "--results", str(results), "--out", str(tmp_path)]) == 0
-    rows = rows_of((tmp_path / "table2.md").read_text())
-    assert rows["efficientnet_b0"][7] == "77.12"  # a fraction is read as a share
-    assert rows["efficientnet_b3"][7] == "81.40"
-    assert rows["efficientnet_b1"][7] == "not measured"
-
-
-def test_table3_shows_the_baselines_and_the_resnet_row_swap(tmp_path, capsys):
-    assert main(["reproduce", "table3", "--out", str(tmp_path)]) == 0
-    md = (tmp_path / "table3.md").read_text()
+def test_table3_shows_the_baselines_and_the_resnet_row_swap():
+    md = build_report("table3").markdown
     lines = [x for x in md.splitlines() if x.startswith("| resnet50 |")]
     ours = {x.split("|")[2].strip(): float(x.split("|")[4]) for x in lines}
     # PAPER.md section 3 prints depth x4 = 16.2 and width x2 = 14.7; we get them the other way.
@@ -73,9 +78,8 @@ def test_table3_shows_the_baselines_and_the_resnet_row_swap(tmp_path, capsys):
     assert "(d=1.4, w=1.2, r=1.3)" in mnv1  # the one compound row with published multipliers
 
 
-def test_table7_names_the_papers_rows_and_flags_the_round_labels(tmp_path):
-    assert main(["reproduce", "table7", "--out", str(tmp_path)]) == 0
-    rows = rows_of((tmp_path / "table7.md").read_text())
+def test_table7_names_the_papers_rows_and_flags_the_round_labels():
+    rows = rows_of(build_report("table7").markdown)
     # PAPER.md section 4 (Table 7): paper FLOPs and top-1 of each row.
     paper = {
         "B0 baseline": ("0.4", "77.3"),
@@ -86,25 +90,47 @@ def test_table7_names_the_papers_rows_and_flags_the_round_labels(tmp_path):
     }
     for label, (flops_b, top1) in paper.items():
         assert rows[label][1] == flops_b and rows[label][5] == top1
-        assert rows[label][8] == "not measured"
+        assert rows[label][8] == NOT_MEASURED
     assert float(rows["compound (d=1.4, w=1.2, r=1.3)"][2]) == pytest.approx(1.8, rel=0.01)
     # Depth x4 exactly is below 1.8B; the multiplier that reaches 1.8B is above 4.
     assert float(rows["depth (d=4)"][2]) < 1.7
     assert float(rows["depth (d=4)"][4].removeprefix("d=")) > 4
 
 
+def test_plain_mapping_reads_fractions_and_percentages(tmp_path):
+    path = tmp_path / "measured.json"
+    path.write_text(json.dumps({"efficientnet_b0": 0.7712, "efficientnet_b3": 81.4}))
+    measured = load_measured(path)
+    assert measured.values == pytest.approx({"efficientnet_b0": 77.12, "efficientnet_b3": 81.4})
+    assert measured.get("efficientnet_b1") == NOT_MEASURED and load_measured(None) == Measured()
+
+
+def test_a_study_fills_table7_from_its_largest_budget(tmp_path):
+    measured = load_measured(study_results(tmp_path))
+    assert measured.values == pytest.approx({"baseline": 70.0, **dict.fromkeys(
+        ("width", "depth", "resolution", "compound"), 90.0)})  # fmt: skip
+    rows = rows_of(build_report("table7", measured).markdown)
+    assert rows["compound (d=1.4, w=1.2, r=1.3)"][6:] == ["compound_phi2", "2.50", "90.00"]
+    assert "digits, not ImageNet" in build_report("table7", measured).markdown
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [("{not json", "not valid JSON"), ('{"efficientnet_b0": "high"}', "expected an effnet")],
 )
-def test_bad_results_file_is_a_one_line_error(tmp_path, capsys, content, message):
+def test_bad_results_file_is_refused(tmp_path, content, message):
     bad = tmp_path / "bad.json"
     bad.write_text(content)
-    assert main(["reproduce", "table2", "--results", str(bad), "--out", str(tmp_path)]) == 2
-    assert message in capsys.readouterr().err
+    with pytest.raises(ValueError, match=message):
+        load_measured(bad)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_measured(tmp_path / "nope.json")
 
 
-def test_missing_results_file(tmp_path, capsys):
-    missing = tmp_path / "nope.json"
-    assert main(["reproduce", "table7", "--results", str(missing), "--out", str(tmp_path)]) == 2
-    assert "does not exist" in capsys.readouterr().err
+def test_write_report_writes_the_table_and_the_family_plot(tmp_path):
+    report, md, png = write_report("table2", tmp_path / "out")
+    assert md.read_text() == report.markdown + "\n"
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.size[0] > image.size[1] > 300
+    with pytest.raises(ValueError, match="unknown table"):
+        build_report("table9")

@@ -5,8 +5,14 @@ from pathlib import Path
 import pytest
 
 from effnet.cli import build_parser
-from effnet.train import TrainConfig, load_config
-from effnet.train.config import apply_overrides
+from effnet.train import TrainConfig, load_config, transfer_config
+from effnet.train.config import (
+    TABLE5_PROTOCOL,
+    TRANSFER_RECIPE,
+    apply_overrides,
+    finetune_config,
+    load_config_module,
+)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -110,3 +116,101 @@ def test_train_help_shows_a_pasteable_example():
     text = sub.choices["train"].format_help()
     assert "effnet train --config configs/b0_digits.py" in text
     assert "--override" in text and "--resume" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# A config file executed once, with an optional experiment getter beside get_config()
+# ------------------------------------------------------------------------------------------------
+COUNTING_CONFIG = """
+from pathlib import Path
+
+from effnet.train import TrainConfig
+
+with open(Path(__file__).with_suffix(".runs"), "a") as runs:  # one line per execution
+    runs.write("ran\\n")
+
+
+def get_config():
+    return TrainConfig(epochs=7)
+
+
+def get_extra():
+    return {"budgets": (1.0, 2.0)}
+
+
+not_a_getter = 3
+"""
+
+
+def runs_of(config: Path) -> int:
+    return len(config.with_suffix(".runs").read_text().splitlines())
+
+
+def test_config_module_executes_the_file_once_for_config_and_getter(tmp_path):
+    config = tmp_path / "exp.py"
+    config.write_text(COUNTING_CONFIG)
+    module = load_config_module(config)
+    assert module.train_config(["epochs=3"]).epochs == 3
+    assert module.train_config().epochs == 7
+    assert module.optional("get_extra", dict) == {"budgets": (1.0, 2.0)}
+    assert module.optional("get_missing", dict) is None
+    assert runs_of(config) == 1
+    load_config(config)
+    assert runs_of(config) == 2  # load_config is one execution too
+
+
+def test_config_module_checks_what_the_getters_return(tmp_path):
+    config = tmp_path / "exp.py"
+    config.write_text(COUNTING_CONFIG)
+    module = load_config_module(config)
+    with pytest.raises(ValueError, match=r"get_extra\(\) returned dict, not TrainConfig"):
+        module.optional("get_extra", TrainConfig)
+    with pytest.raises(ValueError, match="not_a_getter is not a function"):
+        module.optional("not_a_getter", int)
+    bad = tmp_path / "bad.py"
+    bad.write_text("def get_config():\n    return {'epochs': 3}\n")
+    with pytest.raises(ValueError, match=r"get_config\(\) returned dict, not TrainConfig"):
+        load_config(bad)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fine-tuning configs (paper Table 5)
+# ------------------------------------------------------------------------------------------------
+#: Each Table 5 config as it was written out field by field: data set, epochs, minival, folder.
+TABLE5 = {
+    "aircraft": ("fgvc_aircraft", 30, 667),
+    "birdsnap": ("imagefolder", 15, 4739),
+    "cars": ("stanford_cars", 30, 814),
+    "cifar10": ("cifar10", 10, 5000),
+    "cifar100": ("cifar100", 15, 5000),
+    "flowers": ("flowers102", 40, 204),
+    "food101": ("food101", 10, 5000),
+    "pets": ("oxford_iiit_pet", 20, 368),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TABLE5))
+def test_finetune_configs_are_the_transfer_recipe_with_the_table5_protocol(name):
+    dataset, epochs, minival = TABLE5[name]
+    expected = transfer_config(
+        epochs=epochs,
+        dataset=dataset,
+        data_dir=None,
+        image_size=224,
+        minival_size=minival,
+        weight_decay=1e-5,
+        autoaugment="imagenet",
+        hflip=True,
+        output_dir=f"runs/finetune_{name}",
+    )
+    assert load_config(CONFIGS / f"finetune_{name}.py") == expected
+
+
+def test_finetune_config_decays_five_times_and_lets_any_field_change():
+    cfg = finetune_config("cifar10", epochs=20)
+    assert cfg.lr_decay_epochs == 4 and cfg.output_dir == "runs/finetune_cifar10"
+    assert {k: getattr(cfg, k) for k in TRANSFER_RECIPE} == TRANSFER_RECIPE
+    assert {k: getattr(cfg, k) for k in TABLE5_PROTOCOL} == TABLE5_PROTOCOL
+    mine = finetune_config("imagefolder", name="pets", image_size=None, autoaugment=None)
+    assert (mine.image_size, mine.autoaugment) == (None, None)
+    assert mine.output_dir == "runs/finetune_pets"

@@ -12,16 +12,22 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import add_override_argument, example_help
 from ._weights import describe
 
-#: What ``effnet finetune`` without ``--config`` changes in :func:`effnet.train.transfer_config`
-#: (the recipe configs/finetune_*.py share). The minival is 10% of the training images (at most
-#: 25,000), counted when the folder is known.
+if TYPE_CHECKING:
+    from ..models.efficientnet import EfficientNet
+    from ..train.config import TrainConfig
+
+#: What ``effnet finetune`` without ``--config`` passes to ``finetune_config`` (the function
+#: configs/finetune_*.py call too, in effnet.train.config). The minival (10% of the training
+#: images, at most 25,000) and the output folder (runs/finetune_<DATA folder>) are set once the
+#: folder is known.
 FINETUNE_DEFAULTS: dict[str, Any] = dict(
     dataset="imagefolder",
+    image_size=None,  # the resolution the starting weights were trained at
     autoaugment=None,  # a short schedule gains little from it and runs slower
     zero_init_head=True,  # the new head starts neutral and does not disturb the backbone
     num_workers=min(8, os.cpu_count() or 1),
@@ -83,7 +89,7 @@ def _flag_changes(args: argparse.Namespace) -> dict[str, Any]:
     return {key: value for key, value in flags.items() if value is not None}
 
 
-def _init_checkpoint(args: argparse.Namespace, output_dir: Path):
+def _init_checkpoint(args: argparse.Namespace, output_dir: Path) -> tuple[Path, EfficientNet]:
     """An effnet checkpoint path for the engine, and the loaded weights (to check and describe).
 
     A pretrained weight name is written out once as an effnet checkpoint in the run folder, since
@@ -105,7 +111,7 @@ def _init_checkpoint(args: argparse.Namespace, output_dir: Path):
     return init, model
 
 
-def _default_minival(cfg) -> int:
+def _default_minival(cfg: TrainConfig) -> int:
     """10% of the training images (at most the paper's 25,000) for an ImageFolder."""
     from ..data.images import IMAGE_EXTENSIONS
 
@@ -116,12 +122,13 @@ def _default_minival(cfg) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train import apply_overrides, load_config, train, transfer_config
+    from ..train import apply_overrides, load_config, train
+    from ..train.config import finetune_config
 
     if args.config:
         cfg = load_config(args.config, args.override)
     else:
-        cfg = apply_overrides(transfer_config(**FINETUNE_DEFAULTS), args.override)
+        cfg = apply_overrides(finetune_config(**FINETUNE_DEFAULTS), args.override)
     if args.data is not None:
         data = Path(args.data).expanduser()
         if cfg.dataset == "imagefolder" and not data.is_dir():

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import add_override_argument, example_help
 
-#: Defaults when neither the command line nor the config's get_search() sets a value: the paper's
-#: constraint (alpha*beta^2*gamma^2 ~ 2 at phi = 1) on a 0.05 grid that contains its B0 answer.
-DEFAULTS = {
-    "alpha": "1.0:1.4",
-    "beta": "1.0:1.4",
-    "gamma": "1.0:1.4",
-    "step": 0.05,
-    "target": 2.0,
-    "tolerance": 0.1,
-    "phi": 1.0,
-}
+if TYPE_CHECKING:
+    from ..experiments.grid_search import Candidate
+    from ..spec import NetSpec
+    from ..train.config import TrainConfig
+
+#: The flags that replace a field of the config file's get_search() (SearchConfig's defaults when
+#: the file has none).
+SEARCH_FLAGS = ("alpha", "beta", "gamma", "step", "target", "tolerance", "phi")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..experiments.grid_search import SearchConfig
+
+    defaults = SearchConfig()  # the help's defaults are the config type's own
     p = sub.add_parser(
         "search-scaling",
         help="grid-search alpha, beta, gamma for compound scaling (paper step 1)",
@@ -47,16 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(
             f"--{name}",
             help=f"{what} coefficients: LOW:HIGH every --step, or a list like 1.0,1.1 "
-            f"(default {DEFAULTS[name]})",
+            f"(default {getattr(defaults, name)})",
         )
-    p.add_argument("--step", type=float, help=f"grid step (default {DEFAULTS['step']})")
+    p.add_argument("--step", type=float, help=f"grid step (default {defaults.step})")
     p.add_argument(
         "--target", type=float, help="alpha*beta^2*gamma^2 aimed at (default 2: FLOPs x2)"
     )
     p.add_argument(
         "--tolerance",
         type=float,
-        help=f"keep candidates within this of --target (default {DEFAULTS['tolerance']})",
+        help=f"keep candidates within this of --target (default {defaults.tolerance})",
     )
     p.add_argument("--phi", type=float, help="compound coefficient of every candidate (default 1)")
     p.add_argument("--out", type=Path, help="output folder (default runs/search_<base>)")
@@ -66,54 +67,46 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import flops
-    from ..data.catalog import dataset_classes
-    from ..experiments.grid_search import (
-        base_for,
-        enumerate_grid,
-        load_settings,
-        parse_axis,
-        plan_search,
-        run_search,
-    )
-    from ..train import load_config
+    from ..experiments.grid_search import load_search, run_search
+    from ..experiments.runner import RunOptions
+    from ..experiments.settings import base_for, with_flags
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
-    cfg = load_config(args.config, args.override)
-    settings = {**DEFAULTS, **load_settings(args.config, "get_search")}
-    for key in DEFAULTS:
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
-    step = float(settings["step"])
-    candidates = enumerate_grid(
-        parse_axis(str(settings["alpha"]), step),
-        parse_axis(str(settings["beta"]), step),
-        parse_axis(str(settings["gamma"]), step),
-        float(settings["target"]),
-        float(settings["tolerance"]),
-    )
+    cfg, search = load_search(args.config, args.override)
+    search = with_flags(search, **{name: getattr(args, name) for name in SEARCH_FLAGS})
+    candidates = search.candidates()
     base = base_for(cfg, args.base)
-    phi = float(settings["phi"])
+    phi = float(search.phi)
     out = args.out or Path("runs") / f"search_{base.name}"
     print(
-        f"{len(candidates)} candidates with alpha*beta^2*gamma^2 within {settings['tolerance']} "
-        f"of {settings['target']}, each {base.name} ({base.resolution}px) scaled at phi = {phi:g}"
+        f"{len(candidates)} candidates with alpha*beta^2*gamma^2 within {search.tolerance} "
+        f"of {search.target}, each {base.name} ({base.resolution}px) scaled at phi = {phi:g}"
     )
     if args.dry_run:
-        classes = dataset_classes(cfg.dataset, cfg.data_dir)
-        base_macs = flops.count(base, classes).macs
-        print(f"{'alpha':>7}{'beta':>7}{'gamma':>7}{'a*b^2*g^2':>11}{'res':>6}{'MACs (M)':>10}"
-              f"{'x base':>8}")  # fmt: skip
-        for job in plan_search(base, candidates, phi):
-            macs = flops.count(job.spec, classes).macs
-            m = job.meta
-            print(
-                f"{m['alpha']:>7.3g}{m['beta']:>7.3g}{m['gamma']:>7.3g}{m['flops_factor']:>11.3f}"
-                f"{job.spec.resolution:>6}{macs / 1e6:>10.2f}{macs / base_macs:>8.2f}"
-            )
+        _print_plan(cfg, base, candidates, phi)
         return 0
-    result = run_search(base, cfg, candidates, out, phi=phi, workers=args.jobs)
+    options = RunOptions(workers=args.jobs)
+    result = run_search(base, cfg, candidates, out, phi=phi, options=options)
     print(result.table_md.read_text())
     print(f"wrote {result.table_md}, {result.table_csv} and {result.plot_png}")
     return 0
+
+
+def _print_plan(cfg: TrainConfig, base: NetSpec, candidates: list[Candidate], phi: float) -> None:
+    """Each candidate's network and its real multiply-adds: the check before hours of training."""
+    from .. import flops
+    from ..data.catalog import dataset_classes
+    from ..experiments.grid_search import plan_search
+
+    classes = dataset_classes(cfg.dataset, cfg.data_dir)
+    base_macs = flops.count(base, classes).macs
+    print(f"{'alpha':>7}{'beta':>7}{'gamma':>7}{'a*b^2*g^2':>11}{'res':>6}{'MACs (M)':>10}"
+          f"{'x base':>8}")  # fmt: skip
+    for job in plan_search(base, candidates, phi):
+        macs = flops.count(job.spec, classes).macs
+        m = job.meta
+        print(
+            f"{m['alpha']:>7.3g}{m['beta']:>7.3g}{m['gamma']:>7.3g}{m['flops_factor']:>11.3f}"
+            f"{job.spec.resolution:>6}{macs / 1e6:>10.2f}{macs / base_macs:>8.2f}"
+        )

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from . import add_override_argument, example_help
 
-#: Used when neither the command line nor the config's get_study() says otherwise.
-DEFAULTS = {"phis": (1.0,), "seeds": 1}
+#: The flags that replace a field of the config file's get_study() (StudyConfig's defaults when
+#: the file has none).
+STUDY_FLAGS = ("phis", "seeds", "alpha", "beta", "gamma", "base")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,35 +59,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.catalog import dataset_classes
-    from ..experiments.grid_search import base_for, load_settings
-    from ..experiments.study import format_plan, plan_study, run_study, verdicts
-    from ..scaling import ALPHA, BETA, GAMMA
-    from ..train import load_config
+    from ..experiments.runner import RunOptions
+    from ..experiments.settings import base_for, with_flags
+    from ..experiments.study import format_plan, load_study, plan_study, run_study
+    from ..experiments.study_report import verdicts
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
-    cfg = load_config(args.config, args.override)
-    settings = {**DEFAULTS, "alpha": ALPHA, "beta": BETA, "gamma": GAMMA}
-    settings.update(load_settings(args.config, "get_study"))
-    for key in ("phis", "seeds", "alpha", "beta", "gamma"):
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
-    phis = tuple(float(p) for p in settings["phis"])
-    if any(p <= 0 for p in phis):
-        raise ValueError(f"every --phi must be positive, got {phis}")
-    if int(settings["seeds"]) < 1:
-        raise ValueError(f"--seeds must be >= 1, got {settings['seeds']}")
-    seeds = [cfg.seed + i for i in range(int(settings["seeds"]))]
-    coefficients = {k: float(settings[k]) for k in ("alpha", "beta", "gamma")}
-    base = base_for(cfg, args.base if args.base is not None else settings.get("base"))
+    cfg, study = load_study(args.config, args.override)
+    study = with_flags(study, **{name: getattr(args, name) for name in STUDY_FLAGS}).checked()
+    seeds = study.seed_values(cfg.seed)
+    base = base_for(cfg, study.base)
     if args.dry_run:
-        plan = plan_study(base, phis, dataset_classes(cfg.dataset, cfg.data_dir), **coefficients)
-        print(f"{base.name} at {base.resolution}px on {cfg.dataset}, budgets phi = {phis}")
+        plan = plan_study(base, study, dataset_classes(cfg.dataset, cfg.data_dir))
+        print(f"{base.name} at {base.resolution}px on {cfg.dataset}, budgets phi = {study.phis}")
         print(format_plan(plan))
         print(f"{len(plan) * len(seeds)} training runs of {cfg.epochs} epochs each")
         return 0
     out = args.out or Path(cfg.output_dir)
-    result = run_study(base, cfg, phis, out, seeds, workers=args.jobs, **coefficients)
+    result = run_study(base, cfg, study, out, RunOptions(workers=args.jobs))
     print(result.table_md.read_text())
     print("\n".join(verdicts(result.rows)))
     print(f"wrote {result.table_md}, {result.plot_png} and {result.results_json}")

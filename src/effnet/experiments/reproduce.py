@@ -23,6 +23,7 @@ from ..registry import get_spec
 from ..scaling import scale, scale_to_flops
 from ..spec import EFFICIENTNET_B0, NetSpec
 from ..variants import VARIANTS, variant_spec
+from .matching import match_flops
 
 TABLES = ("table2", "table3", "table7")
 NOT_MEASURED = "not measured"
@@ -151,8 +152,6 @@ def table2(measured: Measured | None = None) -> Report:
     for label, params_m, flops_b, top1, spec_name in PAPER_CONVNETS:
         ours_p = ours_f = "-"
         if spec_name:
-            from ..registry import get_spec
-
             cost = flops.count(get_spec(spec_name))
             ours_p, ours_f = f"{cost.params / 1e6:.3f}", _g(cost.macs)
         flops_text = "-" if flops_b is None else f"{flops_b:g}"
@@ -163,7 +162,9 @@ def table2(measured: Measured | None = None) -> Report:
     return Report("table2", "\n".join(lines), rows)
 
 
-def _compound_for(spec: NetSpec, scaling: dict[str, float] | None, paper_b: float):
+def _compound_for(
+    spec: NetSpec, scaling: dict[str, float] | None, paper_b: float
+) -> tuple[NetSpec, str]:
     """The spec of a Table 3 row and how we got it (compound rows without published d/w/r are
     fitted to the paper's FLOPs with the paper's alpha, beta, gamma)."""
     if scaling is not None:
@@ -266,8 +267,6 @@ def table7(measured: Measured | None = None) -> Report:
 def _multiplier_for(method: str, paper_b: float) -> str:
     if method not in ("depth", "width", "resolution"):
         return "-"
-    from .study import match_flops
-
     fit = match_flops(EFFICIENTNET_B0, method, paper_b * 1e9)
     if method == "resolution":
         return f"r={fit.multiplier:.2f} ({fit.spec.resolution}px)"

@@ -3,7 +3,9 @@
 Defaults are the paper's ImageNet recipe (PAPER.md section 7), each with the reason for its value.
 A config file in ``configs/`` defines ``get_config() -> TrainConfig`` (big_vision style), so a
 recipe is code that can import another recipe and change three fields; ``--override key=value``
-changes one field from the command line, parsed to the field's type.
+changes one field from the command line, parsed to the field's type. An experiment's file may
+define one more getter beside it (``get_search()``, ``get_study()``) returning that experiment's
+settings object; :func:`load_config_module` executes the file once and hands out both.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 OPTIMIZERS = ("rmsprop_tf", "sgd", "adamw")
 AMP_MODES = ("auto", "none", "bf16", "fp16")
@@ -175,6 +177,31 @@ def transfer_config(epochs: int = 10, **changes: Any) -> TrainConfig:
                        **changes)  # fmt: skip
 
 
+#: What a Table 5 data set adds to :data:`TRANSFER_RECIPE`: B0's resolution (use the pretrained
+#: variant's own for larger models) and the paper's ImageNet augmentation and weight decay, since
+#: the paper fine-tunes with its ImageNet setup.
+TABLE5_PROTOCOL: dict[str, Any] = dict(
+    image_size=224,
+    weight_decay=1e-5,
+    autoaugment="imagenet",
+    hflip=True,
+)
+
+
+def finetune_config(
+    dataset: str, epochs: int = 10, name: str | None = None, **changes: Any
+) -> TrainConfig:
+    """Fine-tuning on ``dataset``: :func:`transfer_config` with :data:`TABLE5_PROTOCOL`.
+
+    One function so that the eight Table 5 configs and ``effnet finetune`` differ only in what
+    really differs (data set, schedule length, minival size); ``name`` names the output folder
+    ``runs/finetune_<name>`` (default: the data set). ``data_dir`` stays None: DATA comes from
+    the command line, or a torchvision set downloads to ~/.cache/effnet/datasets.
+    """
+    protocol = {**TABLE5_PROTOCOL, "output_dir": f"runs/finetune_{name or dataset}"}
+    return transfer_config(epochs, **{**protocol, "dataset": dataset, **changes})
+
+
 def resolve_config_path(path_or_name: str | Path) -> Path:
     """A config file path, or a name found in :func:`config_search_dirs` (".py" optional)."""
     path = Path(path_or_name)
@@ -190,8 +217,48 @@ def resolve_config_path(path_or_name: str | Path) -> Path:
     raise FileNotFoundError(f"config {str(path_or_name)!r} not found{hint}")
 
 
-def load_config(path_or_name: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """Run a config file's ``get_config()`` and apply ``key=value`` overrides to the result."""
+Settings = TypeVar("Settings")
+
+
+@dataclass(frozen=True)
+class ConfigModule:
+    """A config file, executed once: its ``get_config()`` and any experiment getter beside it.
+
+    Commands that read both the training config and an experiment's settings from one file ask
+    this object for each, so the file's code (which may print, count or load other configs) runs
+    once per command. The experiment's settings type is the caller's: this layer does not know
+    the experiments, it only checks that the getter returns the type asked for.
+    """
+
+    path: Path
+    module: types.ModuleType
+
+    def train_config(self, overrides: list[str] | None = None) -> TrainConfig:
+        """``get_config()`` with ``key=value`` overrides applied."""
+        cfg = self.module.get_config()
+        if not isinstance(cfg, TrainConfig):
+            raise ValueError(
+                f"{self.path}: get_config() returned {type(cfg).__name__}, not TrainConfig"
+            )
+        return apply_overrides(cfg, overrides or [])
+
+    def optional(self, getter: str, kind: type[Settings]) -> Settings | None:
+        """``getter()``'s result, checked to be a ``kind``; None when the file has no ``getter``."""
+        function = getattr(self.module, getter, None)
+        if function is None:
+            return None
+        if not callable(function):
+            raise ValueError(f"{self.path}: {getter} is not a function")
+        value = function()
+        if not isinstance(value, kind):
+            raise ValueError(
+                f"{self.path}: {getter}() returned {type(value).__name__}, not {kind.__name__}"
+            )
+        return value
+
+
+def load_config_module(path_or_name: str | Path) -> ConfigModule:
+    """Execute a config file (a path, or a name in :func:`config_search_dirs`) once."""
     path = resolve_config_path(path_or_name)
     module_name = f"effnet_config_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -201,10 +268,12 @@ def load_config(path_or_name: str | Path, overrides: list[str] | None = None) ->
     spec.loader.exec_module(module)
     if not callable(getattr(module, "get_config", None)):
         raise ValueError(f"{path} defines no get_config() -> TrainConfig")
-    cfg = module.get_config()
-    if not isinstance(cfg, TrainConfig):
-        raise ValueError(f"{path}: get_config() returned {type(cfg).__name__}, not TrainConfig")
-    return apply_overrides(cfg, overrides or [])
+    return ConfigModule(path, module)
+
+
+def load_config(path_or_name: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Run a config file's ``get_config()`` and apply ``key=value`` overrides to the result."""
+    return load_config_module(path_or_name).train_config(overrides)
 
 
 def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
