@@ -5,7 +5,9 @@ Every model gets the same treatment: AMP (bf16 where the GPU has it), channels_l
 stochastic depth 0.2, which timm leaves off unless asked). Inference is the eval-mode model under
 ``torch.inference_mode``; training is benchmarks/gpu_train.py's step (forward, label-smoothed
 cross-entropy, backward, TF-style RMSProp update). Data loading is left out: this measures the
-networks. Prints a table and the effnet / timm ratio per variant; ``--json`` writes them too.
+networks. Both modes are timed by ``effnet.speed.timing.time_runs`` (the GPU synchronised after
+every step) and report steps x batch over the summed step times. Prints a table and the effnet /
+timm ratio per variant; ``--json`` writes them too.
 
     python benchmarks/gpu.py                                   # GPU: B0 and B4, compiled
     python benchmarks/gpu.py --no-compile --json gpu.json
@@ -18,7 +20,6 @@ import argparse
 import gc
 import json
 import runpy
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,12 +28,12 @@ import timm
 import torch
 
 import effnet
+from effnet.speed.timing import time_runs
 from effnet.train.amp import resolve_amp
 
 # The training step lives in gpu_train.py; one definition keeps both benchmarks comparable.
 _GPU_TRAIN = runpy.run_path(str(Path(__file__).with_name("gpu_train.py")), run_name="gpu_train")
 train_images_per_second = _GPU_TRAIN["images_per_second"]
-sync = _GPU_TRAIN["sync"]
 
 #: Per variant: its own resolution, the paper's dropout, and batch sizes (inference, training)
 #: that keep an 80 GB GPU busy without running out of memory under AMP.
@@ -66,14 +67,8 @@ def inference_images_per_second(
         torch.inference_mode(),
         torch.autocast(device.type, amp_dtype, enabled=amp_dtype is not None),
     ):
-        for _ in range(warmup):
-            model(x)
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            model(x)
-        sync(device)
-    return steps * batch_size / (time.perf_counter() - start)
+        seconds = time_runs(lambda: model(x), steps, warmup, device=device)
+    return steps * batch_size / sum(seconds)
 
 
 def builders(variant: str) -> dict[str, Any]:
@@ -123,6 +118,63 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def measure_variant(
+    variant: str,
+    args: argparse.Namespace,
+    device: torch.device,
+    compile: bool,
+    warmup: int,
+    amp_dtype: torch.dtype | None,
+) -> dict[str, dict[str, Any]]:
+    """``{library: result row}`` for one variant, each row printed as it is measured; every model
+    starts from the same seed and from a released device, so neither library inherits the other's
+    compiled graphs or cached memory."""
+    cfg = VARIANTS[variant]
+    resolution = args.resolution or cfg["resolution"]
+    infer_batch, train_batch = (args.batch_size,) * 2 if args.batch_size else cfg["batch"]
+    found: dict[str, dict[str, Any]] = {}
+    for library, build in builders(variant).items():
+        torch.manual_seed(0)
+        infer = inference_images_per_second(
+            build(),
+            batch_size=infer_batch,
+            resolution=resolution,
+            steps=args.steps,
+            warmup=warmup,
+            channels_last=args.channels_last,
+            compile=compile,
+            device=device,
+            amp_dtype=amp_dtype,
+        )
+        _release(device)
+        torch.manual_seed(0)
+        train_args = SimpleNamespace(
+            batch_size=train_batch,
+            resolution=resolution,
+            steps=args.steps,
+            warmup=warmup,
+            channels_last=args.channels_last,
+            compile=compile,
+        )
+        train = train_images_per_second(build(), train_args, device, amp_dtype)
+        _release(device)
+        found[library] = {
+            "library": library,
+            "model": f"efficientnet_{variant}",
+            "resolution": resolution,
+            "inference_batch_size": infer_batch,
+            "inference_images_per_s": infer,
+            "training_batch_size": train_batch,
+            "training_images_per_s": train,
+        }
+        model = f"{library} efficientnet_{variant}"
+        print(
+            f"{model:<26}{resolution:>5}{infer_batch:>13}{infer:>13.1f}"
+            f"{train_batch:>13}{train:>13.1f}"
+        )
+    return found
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.device == "auto":
@@ -148,54 +200,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     ratios: dict[str, dict[str, float]] = {}
     for variant in args.variants:
-        cfg = VARIANTS[variant]
-        resolution = args.resolution or cfg["resolution"]
-        infer_batch, train_batch = (args.batch_size,) * 2 if args.batch_size else cfg["batch"]
-        speed: dict[str, dict[str, float]] = {}
-        for library, build in builders(variant).items():
-            torch.manual_seed(0)
-            infer = inference_images_per_second(
-                build(),
-                batch_size=infer_batch,
-                resolution=resolution,
-                steps=args.steps,
-                warmup=warmup,
-                channels_last=args.channels_last,
-                compile=compile,
-                device=device,
-                amp_dtype=amp_dtype,
-            )
-            _release(device)
-            torch.manual_seed(0)
-            train_args = SimpleNamespace(
-                batch_size=train_batch,
-                resolution=resolution,
-                steps=args.steps,
-                warmup=warmup,
-                channels_last=args.channels_last,
-                compile=compile,
-            )
-            train = train_images_per_second(build(), train_args, device, amp_dtype)
-            _release(device)
-            model = f"{library} efficientnet_{variant}"
-            speed[library] = {"inference": infer, "training": train}
-            rows.append(
-                {
-                    "library": library,
-                    "model": f"efficientnet_{variant}",
-                    "resolution": resolution,
-                    "inference_batch_size": infer_batch,
-                    "inference_images_per_s": infer,
-                    "training_batch_size": train_batch,
-                    "training_images_per_s": train,
-                }
-            )
-            print(
-                f"{model:<26}{resolution:>5}{infer_batch:>13}{infer:>13.1f}"
-                f"{train_batch:>13}{train:>13.1f}"
-            )
+        found = measure_variant(variant, args, device, compile, warmup, amp_dtype)
+        rows += found.values()
         ratios[variant] = {
-            mode: speed["effnet"][mode] / speed["timm"][mode] for mode in ("inference", "training")
+            mode: found["effnet"][f"{mode}_images_per_s"] / found["timm"][f"{mode}_images_per_s"]
+            for mode in ("inference", "training")
         }
     for variant, r in ratios.items():
         print(

@@ -3,6 +3,8 @@
 Both models take the same steps: forward, label-smoothed cross-entropy, backward, TF-style
 RMSProp update, under the same AMP dtype and memory format, on the same random batch (data loading
 is left out: this measures the model and the optimizer). Prints images/s for each and the ratio.
+Steps are timed by ``effnet.speed.timing.time_runs``, the GPU synchronised after each one, and
+images/s is steps x batch over the summed step times.
 
     python benchmarks/gpu_train.py                       # GPU: 224px, batch 128, AMP, NHWC
     python benchmarks/gpu_train.py --device cpu --resolution 64 --batch-size 8 --steps 3
@@ -11,18 +13,24 @@ is left out: this measures the model and the optimizer). Prints images/s for eac
 from __future__ import annotations
 
 import argparse
-import time
 
 import timm
 import torch
 import torch.nn.functional as F
 
 import effnet
+from effnet.speed.timing import time_runs
 from effnet.train.amp import resolve_amp
 from effnet.train.optim import RMSpropTF
 
 
-def images_per_second(model, args, device, amp_dtype) -> float:
+def images_per_second(
+    model: torch.nn.Module,
+    args: argparse.Namespace,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+) -> float:
+    """Training images/s of ``model``: ``args.steps`` timed steps after ``args.warmup`` untimed."""
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format).train()
     if args.compile:
@@ -42,19 +50,8 @@ def images_per_second(model, args, device, amp_dtype) -> float:
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
-    for _ in range(args.warmup):
-        step()
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    sync(device)
-    return args.steps * args.batch_size / (time.perf_counter() - start)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    seconds = time_runs(step, args.steps, args.warmup, device=device)
+    return args.steps * args.batch_size / sum(seconds)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -3,6 +3,11 @@ logits, and the ratios it prints are the ones its timings give."""
 
 import runpy
 from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from effnet.speed import timing
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "cpu_inference.py"
 
@@ -30,3 +35,23 @@ def test_cpu_benchmark_times_every_path_on_the_same_weights(capsys, tmp_path):
     # Same weights everywhere: the logits of every row agree with effnet eager.
     assert max(r["max_abs_diff"] for r in rows.values()) < 1e-4
     assert out_json.is_file()
+
+
+def test_rounds_are_interleaved_and_timed_by_the_shared_loop(monkeypatch):
+    # Runner i takes i + 1 seconds on a fake clock: each round must time one call of every runner,
+    # in turn, after a single untimed warm-up call each.
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    calls = []
+
+    def runner(name: str, seconds: float):
+        def run(x):
+            calls.append(name)
+            clock.now += seconds
+
+        return run
+
+    interleaved = runpy.run_path(str(SCRIPT), run_name="benchmark")["interleaved"]
+    times = interleaved({"a": runner("a", 1.0), "b": runner("b", 2.0)}, torch.zeros(1), rounds=3)
+    assert times == {"a": [1.0] * 3, "b": [2.0] * 3}
+    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 2  # warm-up then timed, round by round

@@ -3,8 +3,11 @@
 import json
 import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+from effnet.speed import timing
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
 
@@ -34,3 +37,15 @@ def test_gpu_benchmark_runs_on_cpu_with_tiny_settings(capsys, tmp_path):
             expected /= rows[("timm", f"efficientnet_{v}")][key]
             assert ratio == pytest.approx(expected)
         assert f"effnet / timm {v.upper()}: inference" in out
+
+
+def test_both_modes_are_timed_by_the_shared_timing_loop(monkeypatch, capsys):
+    # Every timed step takes exactly 0.5 s on this clock, so batch 2 gives 4 images/s everywhere.
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: 0.5 * next(ticks)))
+    main = runpy.run_path(str(SCRIPT), run_name="benchmark")["main"]
+    payload = main(["--device", "cpu", "--variants", "b0", "--resolution", "32", "--batch-size",
+                    "2", "--steps", "2", "--warmup", "0"])  # fmt: skip
+    for row in payload["results"]:
+        assert row["inference_images_per_s"] == row["training_images_per_s"] == 4.0
+    assert payload["ratios_effnet_over_timm"] == {"b0": {"inference": 1.0, "training": 1.0}}

@@ -8,6 +8,7 @@ and skip, head, classifier); B0 and B2 through compile are in the slow run.
 
 import dataclasses
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,8 +16,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import effnet
+from effnet.speed import timing
 from effnet.speed.fuse import count_batchnorms
-from effnet.speed.inference import available_backends, optimize_for_inference
+from effnet.speed.inference import (
+    available_backends,
+    images_per_second,
+    optimize_for_inference,
+)
 from tests.photo_inputs import photos, with_statistics
 
 FAST_BACKENDS = [b for b in available_backends() if b != "compile"]
@@ -114,3 +120,19 @@ def test_missing_onnxruntime_is_a_clear_error(monkeypatch):
 def test_public_api_exposes_the_fast_path():
     assert effnet.optimize_for_inference is optimize_for_inference
     assert "optimize_for_inference" in effnet.__all__
+
+
+def test_auto_ranks_candidates_by_their_fastest_timed_call(monkeypatch):
+    # "auto" times through the shared loop: on a fake clock where the calls take 4, 1 and 2 s
+    # after one untimed warm-up, a batch of 3 runs at 3 / 1 images per second.
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    durations = iter([100.0, 4.0, 1.0, 2.0])
+    grad = []
+
+    def candidate(x):
+        grad.append(torch.is_grad_enabled())
+        clock.now += next(durations)
+
+    assert images_per_second(candidate, torch.zeros(3, 1)) == 3.0
+    assert grad == [False] * 4  # one warm-up and three timed calls, all without autograd

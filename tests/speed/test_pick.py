@@ -1,162 +1,104 @@
-"""``effnet pick``: the most accurate variant that fits a budget, and when it stops measuring.
+"""``pick()``: the choice among measured variants, its report, and the default measurement through
+``bench``. Timings are fake, so the choice is deterministic; ``effnet pick`` end to end is
+tests/cli/test_pick.py. Paper top-1 of B0..B7 is PAPER.md section 1 (Table 2)."""
 
-The selection logic is tested against fake timings (effnet.speed.pick._measure patched), so it is
-deterministic on a busy machine; one real run checks the whole path end to end. Paper top-1 per
-variant is from PAPER.md section 1 (Table 2).
-"""
-
-import re
 import types
 
 import pytest
 
-from effnet.cli import main
 from effnet.speed import pick as pick_module
+from effnet.speed.bench import BenchResult
+from effnet.speed.pick import CANDIDATES, Pick, Timing, pick
 
-#: PAPER.md section 1, Table 2: ImageNet top-1 of B0..B7.
-PAPER_TOP1 = {f"efficientnet_b{i}": t for i, t in enumerate(
-    (77.1, 79.1, 80.1, 81.6, 82.9, 83.6, 84.0, 84.3)
-)}  # fmt: skip
-
-
-class FakeTiming:
-    """B_i takes 10 ms * 2**i per batch; records every call; optionally advances a fake clock."""
-
-    def __init__(self, seconds_per_call: float = 0.0, backend: str | None = None) -> None:
-        self.calls: list[tuple] = []
-        self.clock = 0.0
-        self.seconds_per_call = seconds_per_call
-        self.backend = backend
-
-    def __call__(self, name, backend, batch_size, threads, runs):
-        self.calls.append((name, backend, batch_size, threads, runs))
-        self.clock += self.seconds_per_call
-        return 0.010 * 2 ** int(name[-1]), self.backend or backend
-
-    @property
-    def measured(self) -> list[str]:
-        return [c[0] for c in self.calls]
+PAPER_TOP1 = (77.1, 79.1, 80.1, 81.6, 82.9, 83.6, 84.0, 84.3)
 
 
-@pytest.fixture
-def fake(monkeypatch):
-    timing = FakeTiming()
-    monkeypatch.setattr(pick_module, "_measure", timing)
-    monkeypatch.setattr(pick_module, "time", types.SimpleNamespace(monotonic=lambda: timing.clock))
-    return timing
+def doubling(name, backend, batch_size, threads, runs):
+    """B_i takes 10 ms * 2**i per batch."""
+    return 0.010 * 2 ** int(name[-1]), backend
 
 
-def pick(capsys, *argv: str) -> tuple[int, str]:
-    code = main(["pick", *argv])
-    out, err = capsys.readouterr()
-    return code, out + err
+def test_candidates_are_the_variants_with_a_paper_top1_cheapest_first():
+    assert tuple(f"efficientnet_b{i}" for i in range(8)) == CANDIDATES
 
 
-def test_latency_budget_picks_the_most_accurate_variant_that_fits(fake, capsys):
-    code, out = pick(capsys, "--latency-ms", "50", "--threads", "1", "--backend", "eager")
-    assert code == 0
-    # 10, 20, 40 ms fit; B3 (80 ms) is over, so nothing bigger is timed.
-    assert fake.measured == [f"efficientnet_b{i}" for i in range(4)]
-    assert all(c[1:4] == ("eager", 1, 1) for c in fake.calls)  # latency: batch 1
-    top1 = PAPER_TOP1["efficientnet_b2"]
-    assert f"recommended: efficientnet_b2 (paper top-1 {top1}%, 40.0 ms per batch" in out
-    assert "stopped: efficientnet_b3 is over budget" in out
-    rows = dict(
-        re.findall(r"^(efficientnet_b\d)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+(yes|no)$", out, re.M)
-    )
-    assert rows == {
-        "efficientnet_b0": "yes", "efficientnet_b1": "yes", "efficientnet_b2": "yes",
-        "efficientnet_b3": "no",
-    }  # fmt: skip
+def test_latency_budget_keeps_the_most_accurate_fitting_variant():
+    result = pick(latency_ms=50, backend="eager", threads=1, measure=doubling)
+    assert [t.model for t in result.timings] == [f"efficientnet_b{i}" for i in range(4)]
+    assert [t.fits for t in result.timings] == [True, True, True, False]
+    assert [t.top1 for t in result.timings] == list(PAPER_TOP1[:4])
+    assert result.best.model == "efficientnet_b2"
+    assert result.batch_size == 1 and result.threads == 1
+    assert result.stopped == "efficientnet_b3 is over budget; bigger variants are slower"
 
 
-def test_budget_just_above_a_variant_includes_it(fake, capsys):
-    code, out = pick(capsys, "--latency-ms", "160", "--backend", "eager")
-    assert code == 0
-    top1 = PAPER_TOP1["efficientnet_b4"]
-    assert f"recommended: efficientnet_b4 (paper top-1 {top1}%" in out
+def test_throughput_budget_defaults_to_batch_32():
+    result = pick(throughput=500, backend="eager", measure=doubling)
+    assert result.batch_size == 32
+    assert result.timings[0].images_per_s == pytest.approx(3200)
+    assert result.best.model == "efficientnet_b2"
 
 
-def test_budget_below_b0_exits_1_and_says_so(fake, capsys):
-    code, out = pick(capsys, "--latency-ms", "5", "--backend", "eager")
-    assert code == 1
-    assert fake.measured == ["efficientnet_b0"]
-    assert "no EfficientNet fits 5 ms per batch here" in out
-    assert "the fastest, efficientnet_b0, takes 10.0 ms per batch" in out
-    assert "recommended" not in out
+def test_auto_is_resolved_on_the_first_variant_and_kept():
+    seen = []
+
+    def resolves(name, backend, batch_size, threads, runs):
+        seen.append(backend)
+        return 0.001, "onnxruntime"
+
+    result = pick(latency_ms=1e6, backend="auto", measure=resolves)
+    assert seen == ["auto"] + ["onnxruntime"] * 7
+    assert result.backend == "onnxruntime"
 
 
-def test_throughput_budget_inverts_the_comparison(fake, capsys):
-    # Batch 32 by default: B0..B3 give 3200, 1600, 800, 400 img/s.
-    code, out = pick(capsys, "--throughput", "500", "--backend", "eager")
-    assert code == 0
-    assert {c[2] for c in fake.calls} == {32}
-    assert fake.measured[-1] == "efficientnet_b3"
-    assert "recommended: efficientnet_b2" in out
-    # Asking for more images per second gets a smaller network, not a bigger one.
-    code, out = pick(capsys, "--throughput", "2000", "--backend", "eager")
-    assert code == 0 and "recommended: efficientnet_b0" in out
-    code, out = pick(capsys, "--throughput", "5000", "--backend", "eager")
-    assert code == 1 and "no EfficientNet fits 5000 img/s here" in out
-
-
-def test_time_limit_stops_timing_bigger_variants(fake, capsys):
-    fake.seconds_per_call = 100.0
-    code, out = pick(capsys, "--latency-ms", "1e6", "--time-limit", "250", "--backend", "eager")
-    assert code == 0
-    assert fake.measured == ["efficientnet_b0", "efficientnet_b1", "efficientnet_b2"]
-    assert "stopped: time limit of 250 s reached after efficientnet_b2" in out
-    assert "recommended: efficientnet_b2" in out
-
-
-def test_without_limits_every_variant_is_timed_and_b7_wins(fake, capsys):
-    code, out = pick(capsys, "--latency-ms", "1e6", "--backend", "eager")
-    assert code == 0
-    assert fake.measured == list(PAPER_TOP1)
-    assert "stopped: measured every variant" in out
-    assert f"recommended: efficientnet_b7 (paper top-1 {PAPER_TOP1['efficientnet_b7']}%" in out
-
-
-def test_auto_backend_is_resolved_once_on_b0(monkeypatch, fake, capsys):
+def test_the_default_measurement_is_benchs_mean_after_one_warmup(monkeypatch):
     calls = []
 
-    def resolves_auto(name, backend, batch_size, threads, runs):
-        calls.append(backend)
-        return 0.001, "onnxruntime" if backend == "auto" else backend
+    def fake_bench(name, backend, batch_size, threads, runs, warmup):
+        calls.append((name, backend, batch_size, threads, runs, warmup))
+        return BenchResult(name, "eager", batch_size, threads, 224, 1, [0.01, 0.03])
 
-    monkeypatch.setattr(pick_module, "_measure", resolves_auto)
-    code, out = pick(capsys, "--latency-ms", "1e6")
-    assert code == 0
-    assert calls == ["auto"] + ["onnxruntime"] * 7
-    assert "backend onnxruntime" in out
+    monkeypatch.setattr(pick_module, "bench", fake_bench)
+    monkeypatch.setattr(pick_module, "time", types.SimpleNamespace(monotonic=lambda: 0.0))
+    result = pick(latency_ms=25, backend="auto", threads=1, runs=2)
+    assert calls[0] == ("efficientnet_b0", "auto", 1, 1, 2, 1)
+    assert [c[1] for c in calls[1:]] == ["eager"] * 7  # what bench reported it resolved to
+    assert result.timings[0].latency_ms == pytest.approx(20.0)  # the mean of the runs
+    assert result.best.model == "efficientnet_b7"
+
+
+def test_report_names_the_choice_or_the_fastest_miss():
+    timings = [
+        Timing("efficientnet_b0", 77.1, 10.0, 100.0, True),
+        Timing("efficientnet_b1", 79.1, 20.0, 50.0, False),
+    ]
+    text = Pick("15 ms per batch", "eager", 1, 2, timings, "why").format()
+    lines = text.splitlines()
+    assert lines[0] == "budget: 15 ms per batch (backend eager, batch 1, 2 thread(s))"
+    assert lines[3].split() == ["efficientnet_b0", "77.1", "10.0", "100.0", "yes"]
+    assert lines[4].split()[-1] == "no"
+    assert lines[5] == "stopped: why"
+    assert lines[6] == (
+        "recommended: efficientnet_b0 (paper top-1 77.1%, 10.0 ms per batch, 100.0 img/s)"
+    )
+    miss = Pick("5 ms per batch", "eager", 1, 2, [timings[1]], "why")
+    assert miss.best is None
+    assert miss.format().splitlines()[-1] == (
+        "no EfficientNet fits 5 ms per batch here; the fastest, efficientnet_b1, takes 20.0 ms "
+        "per batch (50.0 img/s)"
+    )
 
 
 @pytest.mark.parametrize(
-    "argv, message",
+    "kwargs, message",
     [
-        (["--latency-ms", "0"], "the budget must be positive"),
-        (["--throughput", "-3"], "the budget must be positive"),
-        (["--latency-ms", "10", "--runs", "0"], "--runs must be at least 1"),
-        (["--latency-ms", "10", "--threads", "-2"], "threads must be positive"),
-        (["--latency-ms", "10", "--time-limit", "-1"], "time limit must not be negative"),
+        ({}, "give exactly one budget"),
+        ({"latency_ms": 1, "throughput": 1}, "give exactly one budget"),
+        ({"latency_ms": 0}, "the budget must be positive"),
+        ({"latency_ms": 10, "threads": 0}, "threads must be positive"),
+        ({"latency_ms": 10, "time_limit_s": -1}, "time limit must not be negative"),
     ],
 )
-def test_bad_input_is_a_one_line_error(fake, capsys, argv, message):
-    code = main(["pick", *argv])
-    out, err = capsys.readouterr()
-    assert code == 2 and out == "" and fake.calls == []
-    assert err.startswith("effnet pick: error: ") and message in err
-    assert len(err.strip().splitlines()) == 1
-
-
-def test_real_run_times_b0_and_stops_at_the_time_limit(capsys):
-    code, out = pick(
-        capsys, "--latency-ms", "100000", "--time-limit", "0", "--backend", "plain", "--runs", "1"
-    )
-    assert code == 0
-    row = re.search(r"^efficientnet_b0\s+77\.1\s+([\d.]+)\s+([\d.]+)\s+yes$", out, re.M)
-    assert row, out
-    ms, ips = float(row[1]), float(row[2])
-    assert ms > 0 and ips == pytest.approx(1000 / ms, rel=0.01)  # batch 1
-    assert "stopped: time limit of 0 s reached after efficientnet_b0" in out
-    assert "recommended: efficientnet_b0 (paper top-1 77.1%" in out
+def test_bad_arguments_are_refused_before_timing(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pick(**kwargs, measure=lambda *a: pytest.fail("timed before checking arguments"))

@@ -10,7 +10,7 @@ from . import example_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..speed.bench import BENCH_BACKENDS
+    from ..speed.build import BENCH_BACKENDS
 
     p = sub.add_parser(
         "bench",
@@ -52,8 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..speed import bench as tools
+    from ..speed.bench import bench, format_results
     from ..speed.inference import available_backends
+    from ..speed.table4 import table4
 
     if args.runs < 1:
         raise ValueError(f"--runs must be at least 1, got {args.runs}")
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--table4 times batch 1 (the paper's protocol); drop --batch-size")
         if args.models:
             raise ValueError("use --models to restrict --table4, not positional names")
-        report = tools.table4(
+        report = table4(
             args.table4_models,
             runs=args.runs,
             warmup=args.warmup,
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             ["plain", *available_backends()] if args.backend == "all" else [args.backend or "auto"]
         )
         results = [
-            tools.bench(
+            bench(
                 name,
                 backend,
                 args.batch_size,
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             for name in args.models
             for backend in backends
         ]
-        print(tools.format_results(results))
+        print(format_results(results))
         payload = {"protocol": "throughput", "results": [r.to_dict() for r in results]}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from . import example_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..speed.bench import BENCH_BACKENDS
+    from ..speed.build import BENCH_BACKENDS
 
     p = sub.add_parser(
         "pick",

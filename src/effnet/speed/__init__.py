@@ -1,1 +1,2 @@
-"""Speed and cost: per-stage profiles, BN folding, inference backends, timing, Table 4, pick."""
+"""Speed and cost: per-stage profiles, BN folding, inference backends, one timing loop, peak
+memory, Table 4, pick."""

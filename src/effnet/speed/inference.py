@@ -22,7 +22,6 @@ import importlib.util
 import io
 import shutil
 import sys
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from .fuse import fold_batchnorm
+from .timing import time_runs
 
 BACKENDS = ("eager", "compile", "onnxruntime")
 #: What ``backend="auto"`` tries unless told otherwise. torch.compile is left out because building
@@ -243,13 +243,7 @@ def images_per_second(
     the neighbours, not the candidate.
     """
     with torch.no_grad():
-        for _ in range(warmup):
-            fn(x)
-        best = float("inf")
-        for _ in range(runs):
-            start = time.perf_counter()
-            fn(x)
-            best = min(best, time.perf_counter() - start)
+        best = min(time_runs(lambda: fn(x), runs, warmup))
     return x.shape[0] / best
 
 

@@ -22,6 +22,8 @@ CANDIDATES = tuple(name for name, v in VARIANTS.items() if v.paper_top1 is not N
 
 @dataclass(frozen=True)
 class Timing:
+    """One variant as measured here, beside the paper's top-1 it would buy."""
+
     model: str
     top1: float
     latency_ms: float  # per batch
@@ -31,6 +33,8 @@ class Timing:
 
 @dataclass
 class Pick:
+    """Every variant timed, the budget they were held to, and why timing stopped."""
+
     budget: str
     backend: str
     batch_size: int
@@ -40,10 +44,12 @@ class Pick:
 
     @property
     def best(self) -> Timing | None:
+        """The most accurate variant within budget (None: not even B0 fits)."""
         fitting = [t for t in self.timings if t.fits]
         return max(fitting, key=lambda t: t.top1) if fitting else None
 
     def format(self) -> str:
+        """The table ``effnet pick`` prints, ending with the recommendation or the nearest miss."""
         head = f"{'model':<18}{'top-1':>7}{'ms/batch':>11}{'img/s':>9}  fits"
         lines = [
             f"budget: {self.budget} (backend {self.backend}, batch {self.batch_size}, "
@@ -76,7 +82,10 @@ class Pick:
 Measure = Callable[[str, str, int, int, int], tuple[float, str]]
 
 
-def _measure(name: str, backend: str, batch_size: int, threads: int, runs: int):
+def _measure(
+    name: str, backend: str, batch_size: int, threads: int, runs: int
+) -> tuple[float, str]:
+    # One warm-up call: the fast-path backends have already run the model once while prepared.
     result = bench(name, backend, batch_size, threads, runs=runs, warmup=1)
     return result.mean_s, result.backend
 

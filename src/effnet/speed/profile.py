@@ -8,13 +8,17 @@ the spec have drifted apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .. import flops
 from ..registry import get_spec
 from ..spec import NetSpec
 
+if TYPE_CHECKING:
+    import torch
 
-def measure_macs(model, resolution: int, in_chans: int = 3) -> int:
+
+def measure_macs(model: torch.nn.Module, resolution: int, in_chans: int = 3) -> int:
     """Multiply-adds the torch model executes on one image (flop_counter counts 2 FLOPs per MAC)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -30,6 +34,8 @@ def measure_macs(model, resolution: int, in_chans: int = 3) -> int:
 
 @dataclass(frozen=True)
 class Profile:
+    """Per-stage costs from the spec, and what the built model measured (when cross-checked)."""
+
     spec: NetSpec
     resolution: int
     rows: list[flops.StageCost]
@@ -37,13 +43,16 @@ class Profile:
 
     @property
     def params(self) -> int:
+        """Total parameters: the rows' sum, so the table's total line cannot disagree with it."""
         return sum(r.params for r in self.rows)
 
     @property
     def macs(self) -> int:
+        """Total multiply-adds per image, the rows' sum."""
         return sum(r.macs for r in self.rows)
 
     def format(self) -> str:
+        """The table ``effnet profile`` prints."""
         head = f"{'stage':<22}{'input':>9}{'channels':>10}{'layers':>8}{'params':>14}{'MACs':>16}"
         lines = [f"{self.spec.name} at {self.resolution}x{self.resolution}", head, "-" * len(head)]
         for i, r in enumerate(self.rows):
