@@ -16,7 +16,7 @@ Data: torchvision's fgvc_aircraft loader; passing DATA sets the folder it downlo
 Use: effnet finetune ~/data --weights W --config configs/finetune_aircraft.py
 """
 
-from effnet.train.config import TrainConfig, finetune_config
+from effnet.train import TrainConfig, finetune_config
 
 
 def get_config() -> TrainConfig:

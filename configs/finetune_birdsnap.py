@@ -17,7 +17,7 @@ and pass DATA on the command line.
 Use: effnet finetune DATA --weights W --config configs/finetune_birdsnap.py
 """
 
-from effnet.train.config import TrainConfig, finetune_config
+from effnet.train import TrainConfig, finetune_config
 
 
 def get_config() -> TrainConfig:

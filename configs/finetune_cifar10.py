@@ -16,7 +16,7 @@ Data: torchvision's cifar10 loader; passing DATA sets the folder it downloads to
 Use: effnet finetune ~/data --weights W --config configs/finetune_cifar10.py
 """
 
-from effnet.train.config import TrainConfig, finetune_config
+from effnet.train import TrainConfig, finetune_config
 
 
 def get_config() -> TrainConfig:

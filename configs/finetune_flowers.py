@@ -16,7 +16,7 @@ Data: torchvision's flowers102 loader; passing DATA sets the folder it downloads
 Use: effnet finetune ~/data --weights W --config configs/finetune_flowers.py
 """
 
-from effnet.train.config import TrainConfig, finetune_config
+from effnet.train import TrainConfig, finetune_config
 
 
 def get_config() -> TrainConfig:

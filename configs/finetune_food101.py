@@ -16,7 +16,7 @@ Data: torchvision's food101 loader; passing DATA sets the folder it downloads to
 Use: effnet finetune ~/data --weights W --config configs/finetune_food101.py
 """
 
-from effnet.train.config import TrainConfig, finetune_config
+from effnet.train import TrainConfig, finetune_config
 
 
 def get_config() -> TrainConfig:

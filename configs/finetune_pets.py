@@ -16,7 +16,7 @@ Data: torchvision's oxford_iiit_pet loader; DATA sets the folder it downloads to
 Use: effnet finetune ~/data --weights W --config configs/finetune_pets.py
 """
 
-from effnet.train.config import TrainConfig, finetune_config
+from effnet.train import TrainConfig, finetune_config
 
 
 def get_config() -> TrainConfig:

@@ -71,3 +71,10 @@ def test_ranks_merge_by_adding_counts():
     merged = part.merge([a + b for a, b in zip(part.totals(), other.totals(), strict=True)])
     assert (merged.count, merged.correct, merged.topk_correct) == (5, 4, 5)
     assert merged.loss == 1.5 / 5 and merged.topk == 5
+
+
+def test_ties_go_to_the_first_class_as_argmax_does():
+    model = FixedLogits(torch.zeros(1, 10))  # a zero-initialised head scores every class alike
+    scores = evaluate(model, [(images(0, 0), torch.tensor([0, 3]), [])], topk=5, num_classes=10)
+    assert scores.correct == 1 and scores.topk_correct >= 1
+    assert scores.confusion[0, 0] == 1 and scores.confusion[3, 0] == 1

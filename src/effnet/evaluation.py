@@ -105,9 +105,13 @@ def evaluate(
 def _count(scores: Scores, logits: torch.Tensor, labels: torch.Tensor) -> None:
     k = min(scores.topk, logits.shape[1])
     ranked = logits.topk(k, dim=1).indices
+    # argmax, not ranked[:, 0]: on exact ties (a zero-initialised head) they pick different
+    # classes, and top-1 must not depend on how topk orders equal values.
+    predicted = logits.argmax(1)
     scores.count += len(labels)
-    scores.correct += int((ranked[:, 0] == labels).sum())
-    scores.topk_correct += int((ranked == labels[:, None]).any(dim=1).sum())
+    scores.correct += int((predicted == labels).sum())
+    in_topk = (ranked == labels[:, None]).any(dim=1) | (predicted == labels)
+    scores.topk_correct += int(in_topk.sum())
     scores.loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
     if scores.confusion is not None:
-        np.add.at(scores.confusion, (labels.cpu().numpy(), ranked[:, 0].cpu().numpy()), 1)
+        np.add.at(scores.confusion, (labels.cpu().numpy(), predicted.cpu().numpy()), 1)

@@ -1,15 +1,34 @@
-"""Exact resume: killed with SIGKILL and resumed, a run ends bit-identical to an unbroken one."""
+"""Exact resume: killed with SIGKILL and resumed, a run ends bit-identical to an unbroken one;
+and the pieces that make it so (state round trip, RNG, refusing a changed recipe)."""
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
+from torch import nn
+
+from effnet.train import TrainConfig
+from effnet.train.checkpoint import (
+    Progress,
+    TrainState,
+    check_resumable,
+    copy_with_state,
+    load_state,
+    resume_state,
+    save_state,
+)
+from effnet.train.distributed import Dist
+from effnet.train.ema import ModelEma
+from effnet.train.optim import RMSpropTF
+from effnet.train.schedule import PaperSchedule
 
 ROOT = Path(__file__).resolve().parents[2]
 # 64 images in batches of 16: 4 steps per epoch, 12 in all; a checkpoint after every step.
@@ -92,3 +111,81 @@ def test_kill_9_mid_run_then_resume_is_bit_identical(tmp_path):
     assert [s for s, _ in losses_b] == list(range(1, TOTAL_STEPS + 1))
     assert losses_a == losses_b
     assert state_b["progress"]["step"] == TOTAL_STEPS
+
+
+ONE = Dist(0, 1, 0, torch.device("cpu"), owns_group=False)
+
+
+def small_state(seed: int) -> TrainState:
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    optimizer = RMSpropTF(model.parameters(), lr=0.1)
+    schedule = PaperSchedule(optimizer, steps_per_epoch=4, base_lr=0.1, warmup_epochs=1)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    return TrainState(model, optimizer, schedule, scaler, ModelEma(model, 0.9))
+
+
+def take_steps(state: TrainState, n: int) -> None:
+    for _ in range(n):
+        state.schedule.set_step(state.progress.step)
+        loss = state.model(torch.randn(8, 3)).square().mean()
+        loss.backward()
+        state.optimizer.step()
+        state.optimizer.zero_grad()
+        state.ema.update(state.model)
+        state.progress.step += 1
+
+
+def test_saved_state_resumes_into_a_fresh_one_and_continues_identically(tmp_path):
+    cfg = TrainConfig(output_dir=str(tmp_path))
+    state = small_state(0)
+    take_steps(state, 3)
+    state.progress.history.append({"step": 3, "val_acc": 0.5})
+    state.best_model = {k: v.clone() for k, v in state.model.state_dict().items()}
+    random.seed(11)
+    save_state(tmp_path / "last.pt", ONE, cfg, state)
+    take_steps(state, 2)  # the run goes on ...
+    after = [p.detach().clone() for p in state.model.parameters()]
+    python_draw = random.random()
+
+    resumed = small_state(1)  # ... and a new process picks it up from the file
+    resume_state(tmp_path / "last.pt", cfg, ONE, resumed)
+    assert resumed.progress == Progress(step=3, history=[{"step": 3, "val_acc": 0.5}])
+    assert resumed.best_model.keys() == state.best_model.keys()
+    take_steps(resumed, 2)
+    assert all(torch.equal(a, b) for a, b in zip(after, resumed.model.parameters(), strict=True))
+    assert random.random() == python_draw
+    assert resumed.fingerprint() == state.fingerprint()
+
+
+def test_fingerprint_covers_the_ema_weights():
+    a, b = small_state(0), small_state(0)
+    assert a.fingerprint() == b.fingerprint()
+    with torch.no_grad():
+        b.ema.module[0].weight.add_(1.0)
+    assert a.fingerprint() != b.fingerprint()
+
+
+def test_a_changed_recipe_or_world_size_is_refused_but_run_length_may_change():
+    saved = {"config": TrainConfig(epochs=3).to_dict(), "world_size": 2}
+    check_resumable(TrainConfig(epochs=10, num_workers=1, max_steps=5), saved, world_size=2)
+    with pytest.raises(ValueError, match=r"lr_per_256: 0\.016 -> 0\.032"):
+        check_resumable(TrainConfig(epochs=3, lr_per_256=0.032), saved, world_size=2)
+    with pytest.raises(ValueError, match="saved with 2 processes"):
+        check_resumable(TrainConfig(epochs=3), saved, world_size=1)
+
+
+def test_missing_or_foreign_files_are_not_resumed(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        load_state(tmp_path / "last.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an effnet training state"):
+        load_state(tmp_path / "other.pt")
+
+
+def test_copy_with_state_leaves_the_original_alone():
+    model = nn.Linear(2, 2)
+    before = model.weight.detach().clone()
+    other = copy_with_state(model, {"weight": torch.ones(2, 2), "bias": torch.zeros(2)})
+    assert torch.equal(other.weight, torch.ones(2, 2))
+    assert torch.equal(model.weight, before)

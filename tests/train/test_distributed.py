@@ -1,10 +1,15 @@
-"""torchrun with two CPU processes (gloo): identical weights on both ranks, files from rank 0."""
+"""torchrun with two CPU processes (gloo): identical weights on both ranks, files from rank 0;
+and the same helpers in a world of one, where they must cost nothing and change nothing."""
 
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import torch
+
+from effnet.train import distributed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,3 +42,24 @@ def test_torchrun_two_processes_gloo(tmp_path):
         "best.safetensors", "config.json", "curves.png", "last.pt", "log.jsonl",
         "model.safetensors", "summary.json", "tensorboard",
     ]  # fmt: skip
+
+
+def test_a_plain_process_is_rank_0_of_a_world_of_one(monkeypatch):
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    d = distributed.setup("cpu")
+    assert (d.rank, d.world_size, d.is_main, d.enabled, d.owns_group) == (0, 1, True, False, False)
+    assert distributed.all_reduce_sum(d, [1.5, 2.0]) == [1.5, 2.0]
+    assert distributed.all_agree(d, False) is False and distributed.all_agree(d, True) is True
+    assert distributed.gather_objects(d, {"a": 1}) == [{"a": 1}]
+    assert distributed.broadcast_object(d, "x") == "x"
+    distributed.teardown(d)  # nothing to tear down, and no error
+
+
+def test_weights_fingerprint_sees_every_byte_and_every_name():
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    b.load_state_dict(a.state_dict())
+    assert distributed.weights_fingerprint(a) == distributed.weights_fingerprint(b)
+    with torch.no_grad():
+        b.bias[0] = torch.nextafter(b.bias[0], torch.tensor(1.0))  # one ulp
+    assert distributed.weights_fingerprint(a) != distributed.weights_fingerprint(b)

@@ -7,23 +7,8 @@ from safetensors.torch import load_file
 from skimage import data as skdata
 
 import effnet
-from effnet.train import TrainConfig, load_config, train
-from effnet.train.loop import param_groups
+from effnet.train import load_config, train
 from effnet.weights.checkpoint import load_model, save_model
-
-
-def test_param_groups_decay_only_weights_and_scale_the_backbone():
-    model = effnet.create_model("efficientnet_b0", num_classes=10)
-    cfg = TrainConfig(weight_decay=1e-5, backbone_lr_scale=0.1)
-    groups = param_groups(model, cfg)
-    names = {id(p): n for n, p in model.named_parameters()}
-    for group in groups:
-        for p in group["params"]:
-            name = names[id(p)]
-            is_bn_or_bias = p.ndim <= 1
-            assert group["weight_decay"] == (0.0 if is_bn_or_bias else 1e-5), name
-            assert group["lr_scale"] == (1.0 if name.startswith("classifier.") else 0.1), name
-    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 
 def photo_folder(root):

@@ -1,13 +1,17 @@
-"""Loop plumbing: gradient accumulation with bf16 autocast, max_steps, and early user errors."""
+"""Loop plumbing: gradient accumulation with bf16 autocast, max_steps, early user errors, and
+unreadable evaluation images (left out of the scores, warned about once)."""
 
 import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage import data as skdata
 
+from effnet.data.preprocess import eval_transform
 from effnet.train import TrainConfig, train
+from effnet.weights.checkpoint import load_model
 
 
 @pytest.fixture
@@ -57,3 +61,37 @@ def test_bad_runs_fail_before_training_with_a_clear_message(tmp_path, changes, m
     cfg = TrainConfig(output_dir=str(tmp_path), image_size=32, **changes)
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         train(cfg)
+
+
+def test_an_unreadable_test_image_is_left_out_and_warned_about_once(photos, tmp_path, capsys):
+    # A test split (val/) with one broken file; a minival, so the end scores two sets of weights
+    # (final and best) on the test split, and the file comes round twice.
+    for name in ("astronaut", "coffee"):
+        (photos / "val" / name).mkdir(parents=True)
+        for i in range(2):
+            (photos / "val" / name / f"{i}.jpg").write_bytes(
+                (photos / "train" / name / "0.jpg").read_bytes()
+            )
+    broken = photos / "val" / "coffee" / "broken.jpg"
+    broken.write_text("not a picture")
+    cfg = TrainConfig(
+        dataset="imagefolder", data_dir=str(photos), minival_size=4, image_size=32, batch_size=4,
+        channels_last=False, epochs=1, warmup_epochs=0, num_workers=0, autoaugment=None,
+        output_dir=str(tmp_path / "run"),
+    )  # fmt: skip
+    result = train(cfg)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "unreadable" in line]
+    assert len(warnings) == 1 and str(broken) in warnings[0]
+    assert result.skipped_images == 0  # training met no broken file; evaluation's are not counted
+    summary = json.loads((tmp_path / "run/summary.json").read_text())
+    assert summary["early_stopped_test_acc"] is not None
+    # The score is over the 4 readable test images: the saved weights, scored here, agree.
+    model, meta = load_model(result.checkpoint)
+    transform = eval_transform(meta["preprocess"])
+    readable = sorted(p for p in (photos / "val").rglob("*.jpg") if p != broken)
+    images = torch.stack([transform(Image.open(p).convert("RGB")) for p in readable])
+    labels = torch.tensor([meta["class_names"].index(p.parent.name) for p in readable])
+    with torch.no_grad():
+        correct = (model.eval()(images).argmax(1) == labels).sum().item()
+    assert correct > 0  # else 0/4 and 0/5 would look alike
+    assert result.final_test_acc == correct / 4

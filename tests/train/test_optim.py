@@ -1,4 +1,5 @@
-"""TF-style RMSProp against the formula (PAPER.md section 7 and 9), and against torch's RMSprop."""
+"""TF-style RMSProp against the formula (PAPER.md section 7 and 9), and against torch's RMSprop;
+parameter groups (decay, backbone lr scale) and the optimizer a config asks for."""
 
 import copy
 
@@ -6,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from effnet.train.optim import RMSpropTF
+import effnet
+from effnet.train import TrainConfig
+from effnet.train.optim import RMSpropTF, build_optimizer, param_groups
 
 SHAPES = [(7,), (3, 5), (4, 3, 3, 3)]
 LR, DECAY, MOMENTUM, EPS, WD = 0.016, 0.9, 0.9, 1e-3, 1e-5
@@ -134,3 +137,44 @@ def test_state_dict_round_trip_continues_identically():
 def test_invalid_settings_are_rejected():
     with pytest.raises(ValueError, match="eps"):
         RMSpropTF([torch.nn.Parameter(torch.zeros(1))], eps=0.0)
+
+
+def test_param_groups_decay_only_weights_and_scale_the_backbone():
+    model = effnet.create_model("efficientnet_b0", num_classes=10)
+    cfg = TrainConfig(weight_decay=1e-5, backbone_lr_scale=0.1)
+    groups = param_groups(model, cfg)
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in groups:
+        for p in group["params"]:
+            name = names[id(p)]
+            is_bn_or_bias = p.ndim <= 1
+            assert group["weight_decay"] == (0.0 if is_bn_or_bias else 1e-5), name
+            assert group["lr_scale"] == (1.0 if name.startswith("classifier.") else 0.1), name
+            assert group["backbone"] == (not name.startswith("classifier.")), name
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    assert len(groups) == 4  # {head, backbone} x {decayed, not decayed}
+
+
+def test_frozen_parameters_are_left_out():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    model[0].weight.requires_grad_(False)
+    groups = param_groups(model, TrainConfig())
+    kept = [p for g in groups for p in g["params"]]
+    assert len(kept) == 3 and all(p is not model[0].weight for p in kept)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("rmsprop_tf", RMSpropTF), ("sgd", torch.optim.SGD), ("adamw", torch.optim.AdamW)],
+)
+def test_build_optimizer_follows_the_config(name, expected):
+    model = torch.nn.Linear(3, 2)
+    cfg = TrainConfig(optimizer=name, momentum=0.8, rmsprop_decay=0.95, rmsprop_eps=1e-2)
+    opt = build_optimizer(cfg, param_groups(model, cfg), lr=0.5)
+    assert type(opt) is expected
+    group = opt.param_groups[0]
+    assert group["lr"] == 0.5
+    if name == "rmsprop_tf":
+        assert (group["decay"], group["momentum"], group["eps"]) == (0.95, 0.8, 1e-2)
+    if name == "sgd":
+        assert group["momentum"] == 0.8 and group["nesterov"]

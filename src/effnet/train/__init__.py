@@ -5,14 +5,23 @@ resumable checkpoints and torchrun data parallelism.
 that tests (and curious readers) use one at a time.
 """
 
-from .api import TrainResult, train
-from .config import TRANSFER_RECIPE, TrainConfig, apply_overrides, load_config, transfer_config
+from .api import train
+from .config import (
+    TRANSFER_RECIPE,
+    TrainConfig,
+    apply_overrides,
+    finetune_config,
+    load_config,
+    transfer_config,
+)
+from .result import TrainResult
 
 __all__ = [
     "TRANSFER_RECIPE",
     "TrainConfig",
     "TrainResult",
     "apply_overrides",
+    "finetune_config",
     "load_config",
     "train",
     "transfer_config",

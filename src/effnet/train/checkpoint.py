@@ -2,24 +2,83 @@
 
 ``last.pt`` holds everything a run needs to continue as if it had never stopped: model, optimizer,
 schedule, EMA, AMP scaler, where the sampler was (epoch, step within it) and every rank's RNG
-state. It is written to a temporary file in the same folder and renamed over the old one, which is
-atomic on POSIX, so a reader sees the previous complete state or the new complete state.
-The shareable weights (``model.safetensors``, ``best.safetensors``) go through
-:func:`effnet.weights.checkpoint.save_model`, which writes the same way.
+state. :class:`TrainState` is that set, held by the loop while it trains; :func:`save_state` and
+:func:`resume_state` move it to and from disk. The file is written to a temporary file in the same
+folder and renamed over the old one, which is atomic on POSIX, so a reader sees the previous
+complete state or the new complete state. The shareable weights (``model.safetensors``,
+``best.safetensors``) go through :func:`export_weights`, which writes the same way.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import random
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from ..data.datasets import DataSplits
 from ..fileio import atomic_write
+from ..weights.checkpoint import save_model
+from . import distributed
+from .config import TrainConfig
+from .ema import ModelEma
+from .schedule import PaperSchedule
 
 FORMAT = "effnet-train/1"
+#: Settings that change how a run is driven, not what it trains: a resume may change them.
+RESUMABLE_CHANGES = frozenset(
+    {"epochs", "max_steps", "device", "num_workers", "log_every", "save_every_steps",
+     "eval_every", "compile", "select_on_minival"}
+)  # fmt: skip
+
+
+@dataclass
+class Progress:
+    """Counters that say where a run is; saved in every resumable checkpoint."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # optimizer updates so far (the schedule's clock)
+    step_in_epoch: int = 0  # updates done in the current, unfinished epoch
+    best_val_acc: float = -1.0
+    best_epoch: float | None = None
+    epoch_loss_sum: float = 0.0
+    epoch_loss_count: int = 0
+    skipped_total: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TrainState:
+    """Everything that changes while a run trains, so everything ``last.pt`` must hold.
+
+    ``model`` is the bare model (not its DDP or compiled wrapper), whose state dict is the same on
+    every rank; ``best_model`` is the best-on-minival weights so far, kept on the CPU.
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: PaperSchedule
+    scaler: torch.amp.GradScaler
+    ema: ModelEma | None
+    progress: Progress = field(default_factory=Progress)
+    best_model: dict[str, torch.Tensor] | None = None
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are scored and shipped: the EMA's when there is one (as the paper)."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def fingerprint(self) -> str:
+        """The weights' (and the EMA's) SHA-256, which ranks compare to prove they agree."""
+        mine = distributed.weights_fingerprint(self.model)
+        if self.ema is not None:
+            mine += "+ema:" + distributed.weights_fingerprint(self.ema.module)
+        return mine
 
 
 def rng_state() -> dict[str, Any]:
@@ -31,6 +90,7 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Put back what :func:`rng_state` took (``torch.load`` hands Python's state back as lists)."""
     torch.set_rng_state(state["torch"])
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
@@ -58,3 +118,88 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path} is not an effnet training state ({FORMAT})")
     return state
+
+
+def save_state(path: Path, d: distributed.Dist, cfg: TrainConfig, state: TrainState) -> None:
+    """Everything needed to continue exactly; rank 0 writes it, with every rank's RNG state.
+
+    Every rank must call this: the RNG states are gathered collectively.
+    """
+    rngs = distributed.gather_objects(d, rng_state())
+    if not d.is_main:
+        return
+    save_atomic(
+        {
+            "config": cfg.to_dict(),
+            "world_size": d.world_size,
+            "model": state.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "schedule": state.schedule.state_dict(),
+            "scaler": state.scaler.state_dict(),
+            "ema": state.ema.state_dict() if state.ema is not None else None,
+            "progress": asdict(state.progress),
+            "best_model": state.best_model,
+            "rng": rngs,
+        },
+        path,
+    )
+
+
+def resume_state(path: Path, cfg: TrainConfig, d: distributed.Dist, state: TrainState) -> None:
+    """Load ``path`` into ``state`` and this rank's RNGs, after checking the recipe is the same."""
+    saved = load_state(path)
+    check_resumable(cfg, saved, d.world_size)
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.schedule.load_state_dict(saved["schedule"])
+    state.scaler.load_state_dict(saved["scaler"])
+    if state.ema is not None:
+        state.ema.load_state_dict(saved["ema"])
+    state.progress = Progress(**saved["progress"])
+    state.best_model = saved.get("best_model")
+    set_rng_state(saved["rng"][d.rank])
+
+
+def check_resumable(cfg: TrainConfig, saved: dict[str, Any], world_size: int) -> None:
+    """Resuming under a different recipe would silently train something else; refuse instead.
+
+    The world size is part of the recipe: it decides which images each rank sees in which order.
+    """
+    before = saved["config"]
+    changed = [
+        k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and before.get(k) != v
+    ]
+    if changed:
+        diffs = ", ".join(f"{k}: {before.get(k)!r} -> {getattr(cfg, k)!r}" for k in changed[:4])
+        raise ValueError(f"cannot resume with a different config ({diffs})")
+    if saved["world_size"] != world_size:
+        raise ValueError(
+            f"the run was saved with {saved['world_size']} processes; resume it with the same "
+            f"number (got {world_size})"
+        )
+
+
+def export_weights(
+    path: Path,
+    model: nn.Module,
+    data: DataSplits,
+    cfg: TrainConfig,
+    progress: Progress,
+    test_acc: float | None = None,
+) -> None:
+    """A shareable effnet checkpoint: weights with their classes, preprocessing and provenance."""
+    extra = {
+        "trained_on": cfg.dataset,
+        "epochs": progress.epoch,
+        "steps": progress.step,
+        "best_val_acc": progress.best_val_acc,
+        "test_acc": test_acc,
+    }
+    save_model(path, model, data.class_names, data.preprocess, extra=extra)
+
+
+def copy_with_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """A second model like ``model`` holding ``state``, leaving ``model`` itself untouched."""
+    other = copy.deepcopy(model)
+    other.load_state_dict(state)
+    return other

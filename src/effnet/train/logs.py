@@ -1,16 +1,45 @@
 """What a run leaves for people: a JSONL log, TensorBoard scalars and a PNG of the curves.
 
 Only rank 0 writes (a :class:`RunLogger` built with ``enabled=False`` does nothing), so a
-torchrun job produces one log, not one per process.
+torchrun job produces one log, not one per process. A ``train`` record reports the
+:class:`Window` since the previous one, so its loss and speed are recent, not run-long averages.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..fileio import atomic_write
+
+
+@dataclass
+class Window:
+    """Loss and throughput since the last ``train`` record."""
+
+    loss_sum: float = 0.0
+    count: int = 0  # this rank's images
+    images: int = 0  # every rank's images: the throughput is the job's, not one process's
+    start: float = field(default_factory=time.time)
+
+    def add(self, loss: float, images: int, world_size: int) -> None:
+        """A micro-batch of ``images`` whose mean loss was ``loss``."""
+        self.loss_sum += loss * images
+        self.count += images
+        self.images += images * world_size
+
+    def record(self, epoch: float, lr: float) -> dict[str, float]:
+        """The values of a ``train`` record: fractional epoch, mean loss, lr, images per second."""
+        seconds = max(time.time() - self.start, 1e-9)
+        return {
+            "epoch": epoch,
+            "loss": self.loss_sum / max(self.count, 1),
+            "lr": lr,
+            "img_per_s": self.images / seconds,
+        }
 
 
 class RunLogger:

@@ -9,6 +9,10 @@ momentum already accumulated). Per parameter, with gradient g (plus the L2 term 
     ms  = decay * ms + (1 - decay) * g**2            (ms starts at 1)
     mom = momentum * mom + lr * g / sqrt(ms + eps)   (mom starts at 0)
     w   = w - mom
+
+:func:`param_groups` and :func:`build_optimizer` turn a config into the optimizer a run steps:
+weight decay only where the paper applies it, and a separate learning-rate scale for the backbone
+when fine-tuning.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
+from torch import nn
 from torch.optim import Optimizer
+
+from .config import TrainConfig
 
 
 class RMSpropTF(Optimizer):
@@ -53,26 +60,7 @@ class RMSpropTF(Optimizer):
         for group in self.param_groups:
             lr, decay, momentum = group["lr"], group["decay"], group["momentum"]
             eps, weight_decay = group["eps"], group["weight_decay"]
-            params, grads, square_avgs, buffers = [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("RMSpropTF does not support sparse gradients")
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["square_avg"] = torch.ones_like(p, memory_format=torch.preserve_format)
-                    if momentum > 0:
-                        state["momentum_buffer"] = torch.zeros_like(
-                            p, memory_format=torch.preserve_format
-                        )
-                state["step"] += 1
-                params.append(p)
-                grads.append(p.grad)
-                square_avgs.append(state["square_avg"])
-                if momentum > 0:
-                    buffers.append(state["momentum_buffer"])
+            params, grads, square_avgs, buffers = self._group_tensors(group)
             if not params:
                 continue
             # The same element-wise operations as the formula above, one call per group: the
@@ -90,3 +78,65 @@ class RMSpropTF(Optimizer):
             else:
                 torch._foreach_addcdiv_(params, grads, denom, value=-lr)
         return loss
+
+    def _group_tensors(self, group: dict[str, Any]) -> tuple[list[torch.Tensor], ...]:
+        """The group's parameters that have gradients, with their gradients and state tensors,
+        the state created (ms = 1, momentum = 0) on a parameter's first step."""
+        momentum = group["momentum"]
+        params, grads, square_avgs, buffers = [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError("RMSpropTF does not support sparse gradients")
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["square_avg"] = torch.ones_like(p, memory_format=torch.preserve_format)
+                if momentum > 0:
+                    state["momentum_buffer"] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format
+                    )
+            state["step"] += 1
+            params.append(p)
+            grads.append(p.grad)
+            square_avgs.append(state["square_avg"])
+            if momentum > 0:
+                buffers.append(state["momentum_buffer"])
+        return params, grads, square_avgs, buffers
+
+
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Weight decay on conv/linear weights only (not BN, not biases); classifier vs backbone lr.
+
+    Each group carries ``lr_scale`` and ``backbone``, which :class:`~.schedule.PaperSchedule`
+    reads to scale (or, while the backbone is frozen, zero) the group's learning rate.
+    """
+    groups: dict[tuple[bool, bool], dict[str, Any]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        head = name.startswith("classifier.")
+        decay = param.ndim > 1
+        group = groups.setdefault(
+            (head, decay),
+            {
+                "params": [],
+                "weight_decay": cfg.weight_decay if decay else 0.0,
+                "lr_scale": 1.0 if head else cfg.backbone_lr_scale,
+                "backbone": not head,
+            },
+        )
+        group["params"].append(param)
+    return list(groups.values())
+
+
+def build_optimizer(cfg: TrainConfig, groups: list[dict[str, Any]], lr: float) -> Optimizer:
+    """The config's optimizer; SGD and AdamW are there for tuning runs, not the paper's recipe."""
+    if cfg.optimizer == "rmsprop_tf":
+        return RMSpropTF(
+            groups, lr=lr, decay=cfg.rmsprop_decay, momentum=cfg.momentum, eps=cfg.rmsprop_eps
+        )
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    return torch.optim.AdamW(groups, lr=lr)

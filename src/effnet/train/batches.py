@@ -1,0 +1,79 @@
+"""Which images each rank sees, and in which order: training epochs and evaluation shards.
+
+Training order is a pure function of (seed, epoch): a :class:`~torch.utils.data.DistributedSampler`
+shuffles the whole set and deals every rank its share, and :class:`EpochBatches` cuts that share
+into micro-batches, pairing each index with its augmentation seed
+(:func:`effnet.data.loading.sample_seed`). Nothing here draws from the global RNG, so a run resumed
+mid-epoch (``start``) replays exactly the batches, and the augmentations, it would have seen.
+Evaluation needs no order: rank r scores images r, r + world_size, ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from ..data.loading import collate_skipping, sample_seed
+from .distributed import Dist
+
+
+def rank_sampler(dataset: Dataset, d: Dist, seed: int) -> DistributedSampler:
+    """This rank's share of each epoch's shuffle; the last incomplete batch is dropped."""
+    return DistributedSampler(
+        dataset, num_replicas=d.world_size, rank=d.rank, shuffle=True, seed=seed, drop_last=True
+    )
+
+
+class EpochBatches(Sampler[list[tuple[int, int]]]):
+    """One epoch's micro-batches for this rank, from ``start`` on, each index with its aug seed."""
+
+    def __init__(
+        self,
+        sampler: DistributedSampler,
+        epoch: int,
+        micro_batch: int,
+        count: int,
+        start: int,
+        seed: int,
+    ) -> None:
+        self.sampler, self.epoch, self.micro_batch = sampler, epoch, micro_batch
+        self.count, self.start, self.seed = count, start, seed
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        self.sampler.set_epoch(self.epoch)
+        order = list(self.sampler)
+        for b in range(self.start, self.count):
+            chunk = order[b * self.micro_batch : (b + 1) * self.micro_batch]
+            yield [(i, sample_seed(self.seed, self.epoch, i)) for i in chunk]
+
+    def __len__(self) -> int:
+        return self.count - self.start
+
+
+def train_loader(dataset: Dataset, batches: EpochBatches, num_workers: int) -> DataLoader:
+    """Loads ``batches``; unreadable images come out as ``Skipped`` beside each batch."""
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        num_workers=num_workers,
+        collate_fn=collate_skipping,
+        pin_memory=torch.cuda.is_available(),
+        # A private generator: creating the loader must not draw from the global RNG, whose
+        # state (dropout, stochastic depth) a resumed run has to replay exactly.
+        generator=torch.Generator(),
+    )
+
+
+def shard_loader(dataset: Any, d: Dist, batch_size: int, num_workers: int) -> DataLoader:
+    """Every ``world_size``-th image from this rank's on: the ranks' shards cover the set once."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=list(range(d.rank, len(dataset), d.world_size)),
+        num_workers=num_workers,
+        collate_fn=collate_skipping,
+        generator=torch.Generator(),  # as above: scoring must not move the training RNG
+    )

@@ -1,0 +1,174 @@
+"""A run's pieces, built from its config in the order the loop sets them up.
+
+The data decides the run's sizes (:class:`Plan`: micro-batch, steps per epoch, total steps), so it
+comes first; then the model, built from the same seed on every rank so that every rank starts from
+the same weights; then what trains it (:func:`fresh_state`: EMA, optimizer, schedule, AMP scaler);
+last the wrapper the forward pass runs through (DDP across ranks, ``torch.compile``). Mistakes in
+the config (a batch larger than the data set, a batch that does not split over ranks) surface
+here, before anything trains.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..data.datasets import DataSplits, build_datasets
+from ..registry import get_spec
+from ..spec import NetSpec
+from ..weights.checkpoint import read_metadata
+from ..weights.factory import create_model
+from .checkpoint import TrainState
+from .config import TrainConfig
+from .distributed import Dist
+from .ema import ModelEma
+from .optim import build_optimizer, param_groups
+from .schedule import PaperSchedule, scaled_lr
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The run's sizes, fixed before the first step by the data set, the batch and the ranks."""
+
+    image_size: int
+    micro_batch: int  # images per forward pass on one rank
+    steps_per_epoch: int  # optimizer updates per epoch
+    total_steps: int  # all epochs', or max_steps when that is fewer
+    base_lr: float  # the learning rate after warm-up, before decay
+
+
+def apply_determinism(cfg: TrainConfig, device: torch.device) -> None:
+    """Deterministic kernels when asked (bit-exact reruns), cuDNN autotuning otherwise."""
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not cfg.deterministic
+
+
+def model_spec(cfg: TrainConfig) -> NetSpec:
+    """The architecture: the init checkpoint's own when fine-tuning, else ``cfg.model``'s.
+
+    ``bn_momentum`` is a training choice, not architecture: short runs (the digits demo) need BN
+    running statistics that follow the weights faster than the paper's 0.99 allows.
+    """
+    if cfg.init_checkpoint:
+        spec = read_metadata(cfg.init_checkpoint)["spec"]
+    else:
+        spec = get_spec(cfg.model)
+    if cfg.bn_momentum is not None:
+        spec = spec.replace(bn_momentum=cfg.bn_momentum)
+    return spec
+
+
+def load_data(cfg: TrainConfig, image_size: int) -> DataSplits:
+    """The train / minival / test splits with the config's augmentation and evaluation crop."""
+    return build_datasets(
+        cfg.dataset,
+        cfg.data_dir,
+        image_size,
+        minival_size=cfg.minival_size,
+        limit_train_images=cfg.limit_train_images,
+        crop_scale_min=cfg.crop_scale_min,
+        hflip=cfg.hflip,
+        autoaugment=cfg.autoaugment,
+        eval_crop_pct=cfg.eval_crop_pct,
+        interpolation=cfg.interpolation,
+    )
+
+
+def micro_batch(cfg: TrainConfig, world_size: int) -> int:
+    """Images per forward pass on one process: the global batch split over ranks and micro-steps."""
+    parts = world_size * cfg.grad_accum_steps
+    if cfg.batch_size % parts:
+        raise ValueError(
+            f"batch_size={cfg.batch_size} must divide evenly into {world_size} processes x "
+            f"{cfg.grad_accum_steps} accumulation steps"
+        )
+    return cfg.batch_size // parts
+
+
+def plan_run(cfg: TrainConfig, image_size: int, train_images: int, world_size: int) -> Plan:
+    """Sizes from the data: every rank takes the same whole number of full batches per epoch."""
+    micro = micro_batch(cfg, world_size)
+    steps_per_epoch = train_images // world_size // micro // cfg.grad_accum_steps
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"batch_size={cfg.batch_size} is larger than the {train_images} training images; "
+            "lower batch_size"
+        )
+    total_steps = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, cfg.max_steps)
+    base_lr = scaled_lr(cfg.lr_per_256, cfg.batch_size)
+    return Plan(image_size, micro, steps_per_epoch, total_steps, base_lr)
+
+
+def build_model(cfg: TrainConfig, spec: NetSpec, num_classes: int) -> nn.Module:
+    """A fresh model, or the init checkpoint's (new classifier when the class count differs)."""
+    return create_model(
+        spec,
+        pretrained=cfg.init_checkpoint or False,
+        num_classes=num_classes,
+        dropout=cfg.dropout,
+        drop_path_rate=cfg.drop_path_rate,
+    )
+
+
+def prepare_model(cfg: TrainConfig, spec: NetSpec, num_classes: int, d: Dist) -> nn.Module:
+    """The model on its device, seeded by ``cfg.seed`` alone: every rank holds the same weights."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, spec, num_classes)
+    if cfg.zero_init_head and isinstance(model.classifier, nn.Linear):
+        nn.init.zeros_(model.classifier.weight)
+        nn.init.zeros_(model.classifier.bias)
+    model.to(device=d.device, memory_format=memory_format(cfg))
+    if cfg.sync_bn and d.enabled:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model
+
+
+def fresh_state(
+    cfg: TrainConfig, model: nn.Module, plan: Plan, amp_dtype: torch.dtype | None, d: Dist
+) -> TrainState:
+    """What trains ``model`` from step 0: EMA, optimizer, the paper's schedule, the AMP scaler.
+
+    The scaler only scales for fp16; bf16 and fp32 gradients do not underflow.
+    """
+    ema = ModelEma(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay > 0 else None
+    optimizer = build_optimizer(cfg, param_groups(model, cfg), plan.base_lr)
+    schedule = PaperSchedule(
+        optimizer,
+        plan.steps_per_epoch,
+        plan.base_lr,
+        cfg.warmup_epochs,
+        cfg.lr_decay_rate,
+        cfg.lr_decay_epochs,
+        cfg.lr_staircase,
+        cfg.freeze_backbone_epochs,
+    )
+    scaler = torch.amp.GradScaler(d.device.type, enabled=amp_dtype == torch.float16)
+    return TrainState(model, optimizer, schedule, scaler, ema)
+
+
+def wrap_for_training(model: nn.Module, cfg: TrainConfig, d: Dist) -> nn.Module:
+    """What the forward pass runs through: DDP across ranks, compiled when asked."""
+    train_model = model
+    if d.enabled:
+        ids = [d.device.index] if d.device.type == "cuda" else None
+        # BN buffers are averaged after every step (distributed.average_buffers) instead of
+        # broadcast from rank 0 before every forward.
+        train_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=ids, broadcast_buffers=False
+        )
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+    return train_model
+
+
+def memory_format(cfg: TrainConfig) -> torch.memory_format:
+    """NHWC when ``channels_last`` (faster depthwise convolutions on GPUs), else NCHW."""
+    return torch.channels_last if cfg.channels_last else torch.contiguous_format
