@@ -123,12 +123,10 @@ def scale(
     )
 
 
-@dataclass(frozen=True)
-class FlopsFit:
-    """What :func:`scale_to_flops` found: the coefficient, its multipliers, and the scaled spec."""
+@dataclass(frozen=True, kw_only=True)
+class BudgetFit:
+    """A network scaled to a multiply-add budget, and how close it landed (relative error)."""
 
-    phi: float
-    multipliers: Compound
     spec: NetSpec
     macs: int
     target: float
@@ -136,6 +134,14 @@ class FlopsFit:
     @property
     def relative_error(self) -> float:
         return self.macs / self.target - 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlopsFit(BudgetFit):
+    """What :func:`scale_to_flops` found: the coefficient, its multipliers, and the scaled spec."""
+
+    phi: float
+    multipliers: Compound
 
 
 def scale_to_flops(

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from .. import flops
-from ..scaling import scale
+from ..scaling import BudgetFit, scale
 from ..spec import NetSpec
 
 #: The single dimensions, in the paper's order, and compound scaling last.
@@ -20,19 +20,12 @@ METHODS = ("width", "depth", "resolution", "compound")
 SINGLE_DIMENSIONS = METHODS[:3]
 
 
-@dataclass(frozen=True)
-class DimensionFit:
+@dataclass(frozen=True, kw_only=True)
+class DimensionFit(BudgetFit):
     """The multiplier found for one dimension, the network it gives and how close it landed."""
 
     dimension: str
     multiplier: float
-    spec: NetSpec
-    macs: int
-    target: float
-
-    @property
-    def relative_error(self) -> float:
-        return self.macs / self.target - 1
 
 
 def scale_one_dimension(spec: NetSpec, dimension: str, multiplier: float) -> NetSpec:
@@ -95,9 +88,9 @@ def match_flops(
         bracket = (lo_m, hi_m)
     best = min(bracket, key=lambda m: abs(macs_at(m) - target_macs))
     return DimensionFit(
-        dimension,
-        best,
-        scale_one_dimension(spec, dimension, best),
-        macs_at(best),
-        float(target_macs),
+        dimension=dimension,
+        multiplier=best,
+        spec=scale_one_dimension(spec, dimension, best),
+        macs=macs_at(best),
+        target=float(target_macs),
     )

@@ -312,16 +312,9 @@ def convert_checkpoint(
         from .imagenet_classes import IMAGENET1K_CLASSES
 
         class_names = IMAGENET1K_CLASSES
-    attach_metadata(net, pre, class_names)
+    net.preprocess = pre
+    net.class_names = list(class_names) if class_names is not None else None
     return net
-
-
-def attach_metadata(
-    model: torch.nn.Module, preprocess: Preprocess | None, class_names: Sequence[str] | None
-) -> None:
-    """Record on the model what its weights expect, for ``transforms_for`` and ``save_model``."""
-    model.preprocess = preprocess
-    model.class_names = list(class_names) if class_names is not None else None
 
 
 def published_preprocess(peer: Peer, spec: NetSpec) -> Preprocess:

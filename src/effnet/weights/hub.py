@@ -35,7 +35,7 @@ def load_pretrained(
     fine-tuning); the rest of the network keeps its pretrained weights. ``offline`` (default:
     ``EFFNET_OFFLINE``) uses the cache only.
     """
-    from .convert import attach_metadata, convert_checkpoint
+    from .convert import convert_checkpoint
 
     ws = weights if isinstance(weights, WeightSet) else get_weights(weights)
     in_chans = model_kwargs.pop("in_chans", 3)
@@ -52,8 +52,7 @@ def load_pretrained(
         **model_kwargs,
     )
     if num_classes is not None and num_classes != ws.num_classes and not model.features_only:
-        model.reset_classifier(num_classes)
-        attach_metadata(model, ws.preprocess, None)
+        model.reset_classifier(num_classes)  # and forgets the 1000 ImageNet class names
     model.weights_source = ws.name
     return model
 
@@ -79,8 +78,7 @@ def preprocess_for(target: Any) -> Preprocess:
     if isinstance(target, WeightSet):
         return target.preprocess
     if hasattr(target, "spec"):  # an effnet model
-        carried = getattr(target, "preprocess", None)
-        return carried if carried is not None else default_preprocess(target.spec)
+        return target.preprocess or default_preprocess(target.spec)
     if isinstance(target, (str, os.PathLike)):
         text = str(target)
         if text.endswith(".safetensors"):
