@@ -3,6 +3,8 @@ measurement reports at least the weights of what it built (B0: 5.3M parameters, 
 Table 2) and a clear error when the child fails."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -12,27 +14,34 @@ from effnet.speed import memory
 B0_WEIGHTS_MB = 5.3e6 * 4 / 2**20  # float32
 
 
-def test_meter_sees_a_touched_allocation():
-    meter = memory.PeakMeter()
-    assert meter.method in ("VmHWM", "ru_maxrss")
-    meter.start()
-    block = torch.ones(64 * 2**20 // 4)  # 64 MB, every page written
-    peak = meter.peak()
-    del block
-    if meter.method == "VmHWM":  # ru_maxrss is a lifetime peak and may already sit above this
-        assert peak >= 60
-    assert peak >= 0
+#: Two phases in a fresh process, as the probe measures: a 64 MB block written in the first, freed
+#: before the second. In a long-lived test process freed heap pages can be reused by a later
+#: allocation without the resident set growing, so the meter is tested where it is used.
+PHASES = """
+import json, torch
+from effnet.speed import memory
+meter = memory.PeakMeter()
+meter.start()
+block = torch.ones(64 * 2**20 // 4)
+first = meter.peak()
+del block
+meter.start()
+second = meter.peak()
+print(json.dumps({"method": meter.method, "first": first, "second": second}))
+"""
 
 
-def test_meter_start_resets_the_phase():
-    meter = memory.PeakMeter()
-    if meter.method != "VmHWM":
-        pytest.skip("only the kernel's high-water mark can be reset between phases")
-    meter.start()
-    block = torch.ones(64 * 2**20 // 4)
-    del block
-    meter.start()  # a new phase: the freed block is not this phase's peak
-    assert meter.peak() < 60
+def test_meter_sees_a_touched_allocation_and_start_resets_the_phase():
+    result = subprocess.run(
+        [sys.executable, "-c", PHASES], capture_output=True, text=True, timeout=120, check=True
+    )
+    phases = json.loads(result.stdout.strip().splitlines()[-1])
+    assert phases["method"] in ("VmHWM", "ru_maxrss")
+    if phases["method"] == "VmHWM":  # the kernel's per-phase mark: both bounds hold
+        assert phases["first"] >= 60  # the 64 MB block, every page written
+        assert phases["second"] < 60  # a new phase: the freed block is not its peak
+    else:  # ru_maxrss is a lifetime peak, so a later phase can only be bounded below
+        assert phases["first"] >= 0 and phases["second"] >= 0
 
 
 def test_probe_prints_build_and_run_peaks_as_one_json_line(capsys):
