@@ -16,3 +16,14 @@ def _seed():
 def _private_cache(monkeypatch, tmp_path_factory):
     # No test reads or fills the user's ~/.cache/effnet; subprocesses inherit the variable.
     monkeypatch.setenv("EFFNET_HOME", str(tmp_path_factory.getbasetemp() / "effnet_home"))
+
+
+@pytest.fixture(scope="module")
+def chelsea_png(tmp_path_factory):
+    """scikit-image's cat photograph as a PNG file (the CAM tests' Figure 7 subject)."""
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photos") / "chelsea.png"
+    Image.fromarray(data.chelsea()).save(path)
+    return path

@@ -4,25 +4,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from skimage import data as skdata
 
 import effnet
 from effnet.cli import main
 from effnet.cli.cam import _class_index
-from effnet.data import Preprocess
 from effnet.use.cam import TITLE_BAND_PX
 from effnet.weights import save_model
 from tests.use.checkpoints import with_bn_from
-
-PRE = Preprocess(resolution=96, crop_pct=0.875, interpolation="bicubic")
-CLASSES = ["cat", "dog", "cup", "person"]
-
-
-@pytest.fixture(scope="module")
-def photo(tmp_path_factory):
-    path = tmp_path_factory.mktemp("photos") / "chelsea.png"
-    Image.fromarray(skdata.chelsea()).save(path)
-    return path
+from tests.use.test_cam import CLASSES, PRE
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +21,12 @@ def checkpoint(tmp_path_factory):
     return save_model(tmp_path_factory.mktemp("ckpt") / "cam.safetensors", net, CLASSES, PRE)
 
 
-def test_cam_command_writes_a_figure_of_the_expected_size(checkpoint, photo, tmp_path, capsys):
+def test_cam_command_writes_a_figure_of_the_expected_size(
+    checkpoint, chelsea_png, tmp_path, capsys
+):
     out = tmp_path / "cam.png"
     size = 160
-    argv = ["cam", str(photo), "--weights", str(checkpoint), "--out", str(out)]
+    argv = ["cam", str(chelsea_png), "--weights", str(checkpoint), "--out", str(out)]
     assert main([*argv, "--size", str(size)]) == 0
     printed = capsys.readouterr().out
     assert f"wrote {out}" in printed and "cam of class" in printed
@@ -48,16 +39,26 @@ def test_cam_command_writes_a_figure_of_the_expected_size(checkpoint, photo, tmp
     assert image_panel.std() > 5  # the photo is drawn too
 
 
-def test_cam_command_compares_models_side_by_side_with_grad_cam(checkpoint, photo, tmp_path):
+def test_cam_command_compares_models_side_by_side_with_grad_cam(checkpoint, chelsea_png, tmp_path):
     out = tmp_path / "two.png"
-    argv = ["cam", str(photo), "--weights", str(checkpoint), str(checkpoint), "--out", str(out)]
+    argv = [
+        "cam",
+        str(chelsea_png),
+        "--weights",
+        str(checkpoint),
+        str(checkpoint),
+        "--out",
+        str(out),
+    ]
     assert main([*argv, "--size", "64", "--method", "gradcam", "--class", "dog"]) == 0
     assert Image.open(out).size == (3 * 64, 64 + TITLE_BAND_PX)
 
 
-def test_default_output_is_named_after_the_image(checkpoint, photo, tmp_path, monkeypatch, capsys):
+def test_default_output_is_named_after_the_image(
+    checkpoint, chelsea_png, tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)
-    assert main(["cam", str(photo), "--weights", str(checkpoint), "--class", "2"]) == 0
+    assert main(["cam", str(chelsea_png), "--weights", str(checkpoint), "--class", "2"]) == 0
     assert "of class 'cup' (index 2" in capsys.readouterr().out
     assert Image.open(tmp_path / "chelsea_cam.png").size == (2 * 320, 320 + TITLE_BAND_PX)
 

@@ -5,7 +5,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from skimage import data as skdata
 from torch import nn
 
 import effnet
@@ -26,10 +25,8 @@ CLASSES = ["cat", "dog", "cup", "person"]
 
 
 @pytest.fixture(scope="module")
-def photo(tmp_path_factory):
-    path = tmp_path_factory.mktemp("photos") / "chelsea.png"
-    Image.fromarray(skdata.chelsea()).save(path)
-    return path
+def photo(chelsea_png):
+    return chelsea_png
 
 
 @pytest.fixture(scope="module")
