@@ -114,3 +114,12 @@ def test_spec_file_round_trip(tmp_path):
     assert model.spec == spec
     with pytest.raises(FileNotFoundError, match="does not exist"):
         effnet.create_model(str(tmp_path / "missing.json"))
+
+
+def test_labels_name_every_output_and_forget_old_names_with_the_head():
+    model = EfficientNet(effnet.get_spec("efficientnet_b0"), num_classes=3)
+    assert model.labels() == ["0", "1", "2"]  # weights that name nothing
+    model.class_names = ["cat", "dog", "fox"]
+    assert model.labels() == ["cat", "dog", "fox"]
+    model.reset_classifier(4)
+    assert model.labels() == ["0", "1", "2", "3"]

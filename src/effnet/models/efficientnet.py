@@ -129,6 +129,10 @@ class EfficientNet(nn.Module):
                 nn.init.uniform_(m.weight, -bound, bound)
                 nn.init.zeros_(m.bias)
 
+    def labels(self) -> list[str]:
+        """The name of each output: ``class_names``, or "0".."n-1" where the weights name none."""
+        return list(self.class_names or (str(i) for i in range(self.num_classes)))
+
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a freshly initialised one (for fine-tuning)."""
         if self.features_only:

@@ -125,7 +125,7 @@ def evaluate(
 
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
-    names = model.class_names or [str(i) for i in range(model.num_classes)]
+    names = model.labels()
     # Folders are labelled by the checkpoint's class names, not by their sorted position.
     folder = ImageFolder(data_dir, class_to_idx={name: i for i, name in enumerate(names)})
     transform = eval_transform(preprocess_for(model))

@@ -101,7 +101,7 @@ def predict(
         raise ValueError(f"--top-k must be >= 1, got {top_k}")
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
-    names = model.class_names or [str(i) for i in range(model.num_classes)]
+    names = model.labels()
     transform = eval_transform(preprocess_for(model))
     model.eval()
     device = next(model.parameters()).device

@@ -95,12 +95,10 @@ def load(
 
 def with_default_metadata(net: EfficientNet) -> EfficientNet:
     """Fill what a file left unsaid: class names "0".."n-1", the paper's preprocessing."""
-    from ..data.preprocess import default_preprocess
+    from .hub import preprocess_for
 
-    if net.class_names is None:
-        net.class_names = [str(i) for i in range(net.num_classes)]
-    if net.preprocess is None:
-        net.preprocess = default_preprocess(net.spec)
+    net.class_names = net.labels()
+    net.preprocess = preprocess_for(net)
     return net
 
 
