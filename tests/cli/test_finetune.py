@@ -108,8 +108,9 @@ def test_predict_from_the_checkpoint_alone_names_digit_classes(finetuned, digits
     assert top.count("0") / len(top) >= 4 * CHANCE
 
 
-def test_finetune_hands_the_engine_a_finetuning_config(monkeypatch, digits_folder, tmp_path):
-    """The command is a thin layer: check the config it builds, without training."""
+@pytest.fixture
+def engine(monkeypatch):
+    """The training engine replaced by a recorder: the command is checked without training."""
     captured = {}
 
     def fake_train(cfg, resume=False):
@@ -118,11 +119,19 @@ def test_finetune_hands_the_engine_a_finetuning_config(monkeypatch, digits_folde
         return TrainResult(0.5, None, out / "model.safetensors", out / "best.safetensors")
 
     monkeypatch.setattr(effnet.train, "train", fake_train)
-    init = save_model(
-        tmp_path / "init.safetensors",
-        effnet.create_model("efficientnet_b0", num_classes=3),
-        preprocess=Preprocess(48),
-    )
+    return captured
+
+
+def starting_weights(folder: Path, resolution: int) -> Path:
+    """A 3-class B0 checkpoint whose preprocessing says it was trained at ``resolution``."""
+    model = effnet.create_model("efficientnet_b0", num_classes=3)
+    return save_model(folder / "init.safetensors", model, preprocess=Preprocess(resolution))
+
+
+def test_finetune_hands_the_engine_a_finetuning_config(engine, digits_folder, tmp_path):
+    """The command is a thin layer: check the config it builds, without training."""
+    captured = engine
+    init = starting_weights(tmp_path, 48)
     argv = ["finetune", str(digits_folder), "--weights", str(init), "--freeze-backbone-epochs",
             "2", "--backbone-lr-scale", "0.2", "--output-dir", str(tmp_path / "run")]  # fmt: skip
     assert main(argv) == 0
@@ -143,26 +152,15 @@ def test_finetune_hands_the_engine_a_finetuning_config(monkeypatch, digits_folde
 
 
 def test_without_a_config_the_recipe_is_finetune_config_with_the_commands_defaults(
-    monkeypatch, digits_folder, tmp_path
+    engine, digits_folder, tmp_path
 ):
     """The built-in defaults go through the same function as configs/finetune_*.py; only what
     depends on the data and the weights (folder, minival, resolution, start) is filled in after."""
     from effnet.cli.finetune import FINETUNE_DEFAULTS
     from effnet.train.config import finetune_config
 
-    captured = {}
-
-    def fake_train(cfg, resume=False):
-        captured["cfg"] = cfg
-        out = Path(cfg.output_dir)
-        return TrainResult(0.5, None, out / "model.safetensors", out / "best.safetensors")
-
-    monkeypatch.setattr(effnet.train, "train", fake_train)
-    init = save_model(
-        tmp_path / "init.safetensors",
-        effnet.create_model("efficientnet_b0", num_classes=3),
-        preprocess=Preprocess(40),
-    )
+    captured = engine
+    init = starting_weights(tmp_path, 40)
     assert main(["finetune", str(digits_folder), "--weights", str(init)]) == 0
     filled = {
         "data_dir": str(digits_folder),
