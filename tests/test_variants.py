@@ -24,8 +24,15 @@ DEFAULT_RUN = ["efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficie
 
 
 def test_registry_lists_every_variant():
-    names = effnet.list_models("efficientnet_*")
+    names = effnet.list_models("efficientnet_b*") + effnet.list_models("efficientnet_l2")
     assert names == [f"efficientnet_b{i}" for i in range(9)] + ["efficientnet_l2"]
+    lite = [f"efficientnet_lite{i}" for i in range(5)]
+    assert effnet.list_models("efficientnet_lite*") == lite
+    assert effnet.list_models("efficientnet_e?") == [
+        "efficientnet_el",
+        "efficientnet_em",
+        "efficientnet_es",
+    ]
     assert "resnet50" in effnet.list_models()
 
 

@@ -51,14 +51,23 @@ def block_cost(block: BlockSpec, in_hw: int) -> Cost:
         if block.stride != 1 or cin != cout:
             cost = cost + _conv(cin, cout, 1, out_hw)
         return cost
+    if block.kind == "fused" and block.expand == 1:
+        return _conv(cin, cout, k, out_hw) + _se(block.se_channels, cout)
     cost = Cost()
-    if mid != cin:
-        cost = cost + _conv(cin, mid, 1, in_hw)
-    cost = cost + _conv(mid, mid, k, out_hw, groups=mid)
-    if block.se_channels:
-        se = block.se_channels
-        cost = cost + Cost(params=mid * se + se + se * mid + mid, macs=2 * mid * se)
-    return cost + _conv(mid, cout, 1, out_hw)
+    if block.kind == "fused":
+        cost = _conv(cin, mid, k, out_hw)
+    else:
+        if mid != cin:
+            cost = cost + _conv(cin, mid, 1, in_hw)
+        cost = cost + _conv(mid, mid, k, out_hw, groups=mid)
+    return cost + _se(block.se_channels, mid) + _conv(mid, cout, 1, out_hw)
+
+
+def _se(se: int, channels: int) -> Cost:
+    """Squeeze-excitation: two biased 1x1 convs on the pooled vector (none when ``se`` is 0)."""
+    if not se:
+        return Cost()
+    return Cost(params=channels * se + se + se * channels + channels, macs=2 * channels * se)
 
 
 @dataclass(frozen=True)

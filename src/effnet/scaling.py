@@ -14,18 +14,19 @@ import math
 from dataclasses import dataclass
 
 from . import flops
-from .spec import NetSpec
+from .spec import MAX_CHANNELS, MAX_REPEATS, MAX_RESOLUTION, NetSpec
 
 #: The paper's step-1 grid-search result for B0 (section 4.2).
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15
 
 
-def round_filters(channels: int, width: float, divisor: int = 8) -> int:
+def round_filters(channels: int, width: float, divisor: int = 8, round_limit: float = 0.9) -> int:
     """Scale a channel count by ``width`` and round it to a multiple of ``divisor``.
 
     Rounds to the nearest multiple, keeps at least ``divisor`` channels, and steps up one multiple
     when plain rounding would lose more than 10% (the reference implementation's rule, which the
-    published checkpoints' shapes depend on).
+    published checkpoints' shapes depend on; ``round_limit=0`` turns the step off, as
+    EfficientNetV2's builder does).
     """
     if width <= 0:
         raise ValueError(f"width multiplier must be positive, got {width}")
@@ -36,7 +37,7 @@ def round_filters(channels: int, width: float, divisor: int = 8) -> int:
             f"use a width of at least {0.5 / channels:.3g}"
         )
     rounded = max(divisor, int(exact + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * exact:
+    if rounded < round_limit * exact:
         rounded += divisor
     return int(rounded)
 
@@ -71,7 +72,13 @@ def compound(
     for label, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         if not value >= 1:
             raise ValueError(f"{label} must be >= 1 (scaling only grows a network), got {value}")
-    return Compound(depth=alpha**phi, width=beta**phi, resolution=gamma**phi)
+    try:
+        c = Compound(depth=alpha**phi, width=beta**phi, resolution=gamma**phi)
+    except OverflowError:
+        c = Compound(math.inf, math.inf, math.inf)
+    if not all(math.isfinite(m) for m in (c.depth, c.width, c.resolution)):
+        raise ValueError(f"compound coefficient phi={phi} gives infinite multipliers")
+    return c
 
 
 def scale(
@@ -101,26 +108,66 @@ def scale(
         width, depth, resolution = c.width, c.depth, c.resolution
     if resolution <= 0:
         raise ValueError(f"resolution multiplier must be positive, got {resolution}")
+    _check_buildable(spec, width, depth, resolution, image_size, phi)
     stages = tuple(
         dataclasses.replace(
             stage,
-            out_channels=round_filters(stage.out_channels, width),
-            repeats=round_repeats(stage.repeats, depth),
+            out_channels=round_filters(stage.out_channels, width, round_limit=spec.round_limit),
+            repeats=stage.repeats
+            if i in spec.fixed_repeats
+            else round_repeats(stage.repeats, depth),
+            expand_from=stage.expand_from
+            and round_filters(stage.expand_from, width, round_limit=spec.round_limit),
         )
-        for stage in spec.stages
+        for i, stage in enumerate(spec.stages)
     )
     head = spec.head_channels
-    if head and (width >= 1 or spec.head_scales_down):
-        head = round_filters(head, width)
+    if head and not spec.fixed_head and (width >= 1 or spec.head_scales_down):
+        head = round_filters(head, width, round_limit=spec.round_limit)
+    stem_channels = (
+        spec.stem.channels
+        if spec.fixed_stem
+        else round_filters(spec.stem.channels, width, round_limit=spec.round_limit)
+    )
     size = image_size or round(spec.resolution * resolution)
     return spec.replace(
         name=name or f"{spec.name}_d{depth:.3g}_w{width:.3g}_r{size}",
-        stem=dataclasses.replace(spec.stem, channels=round_filters(spec.stem.channels, width)),
+        stem=dataclasses.replace(spec.stem, channels=stem_channels),
         stages=stages,
         head_channels=head,
         resolution=size,
         dropout=spec.dropout if dropout is None else dropout,
     )
+
+
+def _check_buildable(
+    spec: NetSpec,
+    width: float,
+    depth: float,
+    resolution: float,
+    image_size: int | None,
+    phi: float | None,
+) -> None:
+    """Refuse multipliers that scale ``spec`` beyond what can be built, naming what overflows."""
+    size = image_size or spec.resolution * resolution
+    widths = [stage.out_channels for stage in spec.stages]
+    widest = max([*widths, spec.stem.channels, spec.head_channels or 0]) * width
+    deepest = max(stage.repeats for stage in spec.stages) * depth
+    problems = [
+        f"{what} {value:.3g} (at most {limit})"
+        for what, value, limit in (
+            ("a resolution of", size, MAX_RESOLUTION),
+            ("a stage width of", widest, MAX_CHANNELS),
+            ("a stage depth of", deepest, MAX_REPEATS),
+        )
+        if not value <= limit  # also catches NaN
+    ]
+    if problems:
+        how = f"phi={phi:g}" if phi is not None else f"width {width:.3g}, depth {depth:.3g}"
+        raise ValueError(
+            f"scaling {spec.name} with {how} (resolution x{resolution:.3g}) gives "
+            f"{'; '.join(problems)}: no such network can be built"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

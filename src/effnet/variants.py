@@ -1,7 +1,11 @@
-"""The EfficientNet family B0-B8 and L2 as data: the coefficients each variant is scaled by.
+"""The EfficientNet families as data: each variant's base network and the coefficients it is
+scaled by.
 
-Values are the published configuration (PAPER.md section 1); B1-B7 are B0 compound-scaled with
-rounded multipliers and hand-picked resolutions, which is what every checkpoint in circulation uses.
+- B0-B8 and L2: B0 compound-scaled with rounded multipliers and hand-picked resolutions, the
+  published configuration that every checkpoint in circulation uses.
+- Lite0-4: the reference Lite builder's (width, depth, resolution, dropout) over Lite0.
+- EdgeTPU-S/M/L (``efficientnet_es/em/el``): the reference EdgeTPU builder's over EdgeTPU-S.
+
 The paper's reported figures (:data:`effnet.paper.TABLE2`) ride along so tools can print them
 beside what we measure.
 """
@@ -12,7 +16,8 @@ from dataclasses import dataclass
 
 from .paper import TABLE2
 from .scaling import scale
-from .spec import EFFICIENTNET_B0, NetSpec
+from .spec import EFFICIENTNET_B0, EFFICIENTNET_ES, EFFICIENTNET_LITE0, NetSpec
+from .variants_v2 import V2_COEFFICIENTS
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,8 @@ class Variant:
     paper_flops_b: float | None = None
     paper_top1: float | None = None
     paper_top5: float | None = None
+    #: The network this variant scales (B0, Lite0 or EdgeTPU-S).
+    base: NetSpec = EFFICIENTNET_B0
 
 
 #: name -> (width, depth, resolution, dropout), the published configuration.
@@ -42,14 +49,45 @@ _COEFFICIENTS: dict[str, tuple[float, float, int, float]] = {
     "efficientnet_l2": (4.3, 5.3, 800, 0.5),
 }
 
+#: The reference Lite builder's table (``efficientnet_lite_builder.py``).
+_LITE_COEFFICIENTS: dict[str, tuple[float, float, int, float]] = {
+    "efficientnet_lite0": (1.0, 1.0, 224, 0.2),
+    "efficientnet_lite1": (1.0, 1.1, 240, 0.2),
+    "efficientnet_lite2": (1.1, 1.2, 260, 0.3),
+    "efficientnet_lite3": (1.2, 1.4, 280, 0.3),
+    "efficientnet_lite4": (1.4, 1.8, 300, 0.3),
+}
+
+#: The reference EdgeTPU builder's table (``efficientnet_edgetpu_builder.py``): S, M, L.
+_EDGETPU_COEFFICIENTS: dict[str, tuple[float, float, int, float]] = {
+    "efficientnet_es": (1.0, 1.0, 224, 0.2),
+    "efficientnet_em": (1.0, 1.1, 240, 0.2),
+    "efficientnet_el": (1.2, 1.4, 300, 0.2),
+}
+
 VARIANTS: dict[str, Variant] = {
-    name: Variant(*coefficients, *TABLE2.get(name, ()))
-    for name, coefficients in _COEFFICIENTS.items()
+    **{
+        name: Variant(*coefficients, *TABLE2.get(name, ()))
+        for name, coefficients in _COEFFICIENTS.items()
+    },
+    **{
+        name: Variant(*coefficients, base=EFFICIENTNET_LITE0)
+        for name, coefficients in _LITE_COEFFICIENTS.items()
+    },
+    **{
+        name: Variant(*coefficients, base=EFFICIENTNET_ES)
+        for name, coefficients in _EDGETPU_COEFFICIENTS.items()
+    },
+    # EfficientNetV2 (effnet.variants_v2; its paper's figures are V2_PAPER there)
+    **{
+        name: Variant(width, depth, resolution, dropout, base=base)
+        for name, (base, width, depth, resolution, dropout) in V2_COEFFICIENTS.items()
+    },
 }
 
 
 def variant_spec(name: str) -> NetSpec:
-    """The spec of a named EfficientNet variant: B0 scaled by that variant's row of the table."""
+    """The spec of a named EfficientNet variant: its base scaled by its row of the table."""
     try:
         v = VARIANTS[name]
     except KeyError:
@@ -57,9 +95,9 @@ def variant_spec(name: str) -> NetSpec:
             f"unknown EfficientNet variant {name!r}; known: {', '.join(VARIANTS)}"
         ) from None
     if (v.width, v.depth) == (1.0, 1.0):
-        return EFFICIENTNET_B0.replace(name=name, resolution=v.resolution, dropout=v.dropout)
+        return v.base.replace(name=name, resolution=v.resolution, dropout=v.dropout)
     return scale(
-        EFFICIENTNET_B0,
+        v.base,
         width=v.width,
         depth=v.depth,
         image_size=v.resolution,

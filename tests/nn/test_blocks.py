@@ -1,9 +1,10 @@
-"""The three block kinds: MBConv (EfficientNet), separable (MobileNetV1), bottleneck (ResNet)."""
+"""The four block kinds: MBConv (EfficientNet), fused MBConv (EdgeTPU, V2), separable (MobileNetV1),
+bottleneck (ResNet)."""
 
 import pytest
 import torch
 
-from effnet.nn import Bottleneck, MBConv, SeparableConv, make_block
+from effnet.nn import Bottleneck, FusedMBConv, MBConv, SeparableConv, make_block
 from effnet.spec import BlockSpec
 
 
@@ -57,5 +58,25 @@ def test_separable_and_bottleneck_shapes():
 
 def test_make_block_dispatches_on_kind():
     assert isinstance(make_block(mbconv(), "silu"), MBConv)
+    assert isinstance(make_block(BlockSpec("fused", 3, 1, 4.0, 8, 8), "silu"), FusedMBConv)
     with pytest.raises(KeyError):
-        make_block(BlockSpec("fused", 3, 1, 4.0, 8, 8), "silu")
+        make_block(BlockSpec("unknown", 3, 1, 4.0, 8, 8), "silu")
+
+
+def test_fused_block_expands_with_one_full_conv():
+    block = FusedMBConv(BlockSpec("fused", 3, 2, 4.0, 32, 24, expand_from=24), "relu", 0.0)
+    # The expansion is a dense 3x3 conv from 32 to 24 * 4 channels: no depthwise conv at all.
+    assert block.expand.conv.weight.shape == (96, 32, 3, 3)
+    assert block.project.conv.weight.shape == (24, 96, 1, 1)
+    assert not block.has_skip
+    assert block(torch.randn(2, 32, 8, 8)).shape == (2, 24, 4, 4)
+
+
+def test_fused_block_without_expansion_is_one_activated_conv_with_skip():
+    block = FusedMBConv(BlockSpec("fused", 3, 1, 1.0, 24, 24), "relu", 0.0).eval()
+    assert block.project is None and block.has_skip
+    x = torch.randn(1, 24, 6, 6)
+    with torch.no_grad():
+        branch = block.conv(x)
+        assert (branch >= 0).all()  # activated: nothing to project after it
+        assert torch.equal(block(x), branch + x)

@@ -27,4 +27,12 @@ def test_peer_model_names():
 def test_unknown_peer_lists_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown checkpoint source 'tf'.*timm-tf"):
         get_peer("tf")
-    assert set(PEERS) == {"torchvision", "timm", "timm-tf", "lukemelas", "keras"}
+    assert set(PEERS) == {
+        "torchvision",
+        "timm",
+        "timm-tf",
+        "lukemelas",
+        "lite-pytorch",
+        "keras",
+        "keras-v2",
+    }

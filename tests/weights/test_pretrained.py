@@ -15,6 +15,7 @@ from effnet.models import EfficientNet
 from effnet.variants import VARIANTS
 from effnet.weights import WEIGHTS, default_weights, list_weights
 from effnet.weights.convert import peer_spec, shapes_only, to_effnet_state
+from effnet.weights.local import is_local
 from effnet.weights.peers import PEERS
 
 HOSTS = ("https://download.pytorch.org/models/", "https://github.com/")
@@ -68,6 +69,9 @@ def test_every_registered_weight_set_is_consistent():
         assert pre.resolution == VARIANTS[w.model].resolution or w.resolution_note, name
         assert 0 < pre.crop_pct <= 1 and pre.interpolation in INTERPOLATIONS, name
         assert len(pre.mean) == len(pre.std) == 3 and min(pre.std) > 0, name
+        if is_local(w.url):  # a package's file: full digest, converted for real in test_real_lite0
+            assert re.fullmatch(r"[0-9a-f]{64}", w.sha256) and w.install_hint, name
+            continue
         assert w.url.startswith(HOSTS) and w.file_name.endswith(".pth"), name
         # sha256: all 64 hex digits or torch.hub's 8-digit prefix, agreeing with the file name
         assert re.fullmatch(r"[0-9a-f]{64}|[0-9a-f]{8}", w.sha256), name
@@ -104,7 +108,8 @@ def test_every_registered_weight_set_is_consistent():
             assert all(state[k].shape == v.shape for k, v in expected.items()), name
             assert state["classifier.weight"].shape[0] == len(w.class_names), name
             checked_architectures[key] = True
-    assert len(checked_architectures) == 23  # torchvision B0-B7, timm B0-B4, timm-tf B0-B8 and L2
+    # torchvision B0-B7; timm B0-B4, Lite0, ES/EM/EL; timm-tf B0-B8, L2, Lite0-4, ES/EM/EL
+    assert len(checked_architectures) == 35
 
 
 def test_pretrained_true_gives_the_papers_own_weights():
@@ -115,6 +120,9 @@ def test_pretrained_true_gives_the_papers_own_weights():
         assert w.tag == "tf_aa_in1k" and (w.padding, w.bn_eps) == ("same", 1e-3)
         assert abs(w.top1 - top1) < 0.3, w.name
     assert default_weights("efficientnet_l2").tag == "tf_ns_jft_in1k"
+    # Lite and EdgeTPU: the one TensorFlow release of each
+    assert default_weights("efficientnet_lite3").name == "efficientnet_lite3.tf_in1k"
+    assert default_weights("efficientnet_el").peer == "timm-tf"
     assert list_weights("efficientnet_b1")[:2] == [
         "efficientnet_b1.tv_in1k",
         "efficientnet_b1.tv2_in1k",

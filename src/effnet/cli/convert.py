@@ -5,11 +5,14 @@ self-describing safetensors (``--from``), or an effnet checkpoint back to torchv
 from __future__ import annotations
 
 import argparse
+import sys
 
+from ..weights.peers import PEERS
 from . import example_help
 
-FROM = ("torchvision", "timm", "timm-tf", "lukemelas", "keras")
-TO = ("torchvision", "timm", "timm-tf", "lukemelas")
+#: Every layout effnet reads; every PyTorch layout it writes (Keras files are read only).
+FROM = tuple(PEERS)
+TO = tuple(name for name, peer in PEERS.items() if peer.file_kind == "torch")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,11 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="--from reads a peer's checkpoint and writes an effnet .safetensors that "
         "records the padding, BN epsilon, preprocessing and class names the weights need. "
         "timm-tf is timm's tf_efficientnet_* (TensorFlow ports: SAME padding, BN eps 1e-3); "
-        "lukemelas is efficientnet-pytorch. --to writes an effnet checkpoint in a peer's layout.",
+        "lukemelas is efficientnet-pytorch; lite-pytorch is efficientnet-lite-pytorch (Lite0-4). "
+        "--to writes an effnet checkpoint in a peer's layout.",
         **example_help(
             "effnet convert --from timm-tf tf_efficientnet_b3_aa-84b4657e.pth "
             "--model efficientnet_b3 --out b3.safetensors\n"
             "effnet convert --from keras efficientnetb0.weights.h5 --out b0.safetensors\n"
+            "effnet convert --from lite-pytorch efficientnet-lite0-57934424.pth "
+            "--out lite0.safetensors\n"
             "effnet convert --to torchvision b0.safetensors --out b0_torchvision.pth"
         ),
     )
@@ -39,12 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-strict",
         action="store_true",
-        help="with --to: export even if the peer's default padding/BN epsilon differ",
+        help="with --to: write the file even though the peer's default model pads or normalises "
+        "differently (its outputs will differ unless you build it as the warning says)",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import refuse_overwrite
+
+    refuse_overwrite(args.out, [args.src])  # checked before any work, in both directions
     if args.source_peer:
         return _from_peer(args)
     return _to_peer(args)
@@ -73,25 +83,43 @@ def _from_peer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _how(text: str) -> str:
+    """The "build it like this" part of an export error, for the --no-strict warning."""
+    _, _, hint = text.partition(". To use these weights there, ")
+    return f": {hint.removesuffix(' and pass --no-strict')}" if hint else ""
+
+
 def _to_peer(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import torch
 
+    from ..fileio import write_with
     from ..weights.export import export_state_dict
     from ..weights.factory import load
 
     if not Path(args.src).is_file():
         raise FileNotFoundError(f"checkpoint {args.src} does not exist")
     model = load(args.src, args.model)
-    state = export_state_dict(model, args.target_peer, strict=not args.no_strict)
+    try:
+        export_state_dict(model, args.target_peer, strict=True)
+    except ValueError as err:  # the peer's default model computes something else
+        text = str(err).replace("export with strict=False", "pass --no-strict")
+        if not args.no_strict:
+            raise ValueError(text) from None
+        mismatch = text.split(". To use", 1)[0]
+        print(
+            f"warning: {mismatch}; {args.target_peer}'s default model will not reproduce "
+            f"effnet's outputs from this file{_how(text)}",
+            file=sys.stderr,
+        )
+    state = export_state_dict(model, args.target_peer, strict=False)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".safetensors":
-        from safetensors.torch import save_file
+    if out.suffix == ".safetensors":  # atomic: a failed write leaves any earlier file whole
+        from safetensors.torch import save
 
-        save_file({k: v.contiguous() for k, v in state.items()}, str(out))
+        write_with(out, lambda f: f.write(save({k: v.contiguous() for k, v in state.items()})))
     else:
-        torch.save(state, out)
+        write_with(out, lambda f: torch.save(state, f))
     print(f"{model.spec.name} -> {args.target_peer} layout ({len(state)} tensors); wrote {out}")
     return 0

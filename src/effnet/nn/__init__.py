@@ -1,6 +1,6 @@
 """Layers that the model builder assembles: no network-level knowledge lives here."""
 
-from .blocks import Bottleneck, MBConv, SeparableConv, make_block
+from .blocks import Bottleneck, FusedMBConv, MBConv, SeparableConv, make_block
 from .layers import ConvBNAct, SqueezeExcite, activation_layer
 from .padding import PADDINGS, Conv2dSame, make_conv
 
@@ -9,6 +9,7 @@ __all__ = [
     "Bottleneck",
     "Conv2dSame",
     "ConvBNAct",
+    "FusedMBConv",
     "MBConv",
     "SeparableConv",
     "SqueezeExcite",

@@ -1,4 +1,4 @@
-"""The three block kinds a :class:`~effnet.spec.BlockSpec` can name, and their factory."""
+"""The four block kinds a :class:`~effnet.spec.BlockSpec` can name, and their factory."""
 
 from __future__ import annotations
 
@@ -39,6 +39,46 @@ class MBConv(nn.Module):
         if self.se is not None:
             out = self.se(out)
         out = self.project(out)
+        if self.has_skip:
+            if self.drop_path is not None:
+                out = self.drop_path(out)
+            out = out + x
+        return out
+
+
+class FusedMBConv(nn.Module):
+    """Fused inverted residual (EfficientNet-EdgeTPU, EfficientNetV2's early stages).
+
+    A full kxk conv does the expansion and the spatial mixing at once (faster than 1x1 + depthwise
+    on accelerators and at high resolution), then optional SE and a linear 1x1 projection. With
+    expansion 1 there is nothing to project: the one kxk conv maps to the output width and is
+    activated (V2's first stage). Identity skip and stochastic depth as in :class:`MBConv`.
+    """
+
+    def __init__(self, spec: BlockSpec, act: str, drop_path: float, **conv_kw: object) -> None:
+        super().__init__()
+        if spec.expand == 1:
+            self.conv = ConvBNAct(
+                spec.in_channels, spec.out_channels, spec.kernel, spec.stride, act=act, **conv_kw
+            )
+            self.project = None
+            width = spec.out_channels
+        else:
+            width = spec.mid_channels
+            self.expand = ConvBNAct(
+                spec.in_channels, width, spec.kernel, spec.stride, act=act, **conv_kw
+            )
+            self.project = ConvBNAct(width, spec.out_channels, 1, act=None, **conv_kw)
+        self.se = SqueezeExcite(width, spec.se_channels, act) if spec.se_channels else None
+        self.has_skip = spec.has_skip
+        self.drop_path = StochasticDepth(drop_path, "row") if self.has_skip and drop_path else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv(x) if self.project is None else self.expand(x)
+        if self.se is not None:
+            out = self.se(out)
+        if self.project is not None:
+            out = self.project(out)
         if self.has_skip:
             if self.drop_path is not None:
                 out = self.drop_path(out)
@@ -89,6 +129,7 @@ class Bottleneck(nn.Module):
 
 _BLOCKS: dict[str, type[nn.Module]] = {
     "mbconv": MBConv,
+    "fused": FusedMBConv,
     "separable": SeparableConv,
     "bottleneck": Bottleneck,
 }

@@ -35,6 +35,7 @@ _EXPORTS = {
     "default_weights": "pretrained",
     "get_weights": "pretrained",
     "list_weights": "pretrained",
+    "register_weights": "pretrained",
 }
 
 __all__ = sorted(_EXPORTS)

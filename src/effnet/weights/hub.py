@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.preprocess import Preprocess, default_preprocess, eval_transform
 from .fetch import download
+from .local import is_local, verified_local_file
 from .pretrained import WeightSet, get_weights
 
 if TYPE_CHECKING:  # torch and torchvision load only when a model or transform is built
@@ -41,7 +42,17 @@ def load_pretrained(
     in_chans = model_kwargs.pop("in_chans", 3)
     if in_chans != 3:
         raise ValueError(f"{ws.name} was trained on RGB images; in_chans={in_chans} cannot load it")
-    path = download(ws.url, ws.sha256, ws.file_name, offline=offline, progress=progress)
+    if is_local(ws.url):
+        path = verified_local_file(ws.url, ws.sha256, ws.install_hint)
+    else:
+        path = download(
+            ws.url,
+            ws.sha256,
+            ws.file_name,
+            offline=offline,
+            progress=progress,
+            max_bytes=ws.max_bytes,
+        )
     model = convert_checkpoint(
         path,
         ws.peer,

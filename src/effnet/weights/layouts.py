@@ -14,11 +14,11 @@ is itself formatted from ``stage`` (0-based), ``stage1`` (1-based), ``index`` (w
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ..spec import NetSpec
+from ..spec import INVERTED_RESIDUALS, BlockSpec, NetSpec
 
 #: The kinds of module a weight can belong to; each kind has a fixed list of tensors.
 CONV, DWCONV, CONV_BIAS, BN, LINEAR = "conv", "dwconv", "conv_bias", "bn", "linear"
@@ -44,6 +44,24 @@ BLOCK_PARTS: tuple[tuple[str, str], ...] = (
     ("project.bn", BN),
 )
 
+#: Parts of a fused MBConv block (a kxk expansion conv, no depthwise), in execution order.
+FUSED_PARTS: tuple[tuple[str, str], ...] = (
+    ("expand.conv", CONV),
+    ("expand.bn", BN),
+    ("se.reduce", CONV_BIAS),
+    ("se.expand", CONV_BIAS),
+    ("project.conv", CONV),
+    ("project.bn", BN),
+)
+
+#: A fused block with expansion 1 is one activated kxk conv (EfficientNetV2's first stage).
+FUSED_SINGLE_PARTS: tuple[tuple[str, str], ...] = (
+    ("conv.conv", CONV),
+    ("conv.bn", BN),
+    ("se.reduce", CONV_BIAS),
+    ("se.expand", CONV_BIAS),
+)
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -52,6 +70,7 @@ class Layout:
     ``expanded`` names the parts of a block that has a 1x1 expansion conv; ``unexpanded`` the parts
     of a block without one (expand ratio 1: EfficientNet's first stage), where peers often renumber
     what remains. ``head`` may use ``{last}`` (number of stages + 1, torchvision's index).
+    ``fused`` names the parts of a fused MBConv block, for peers that have them (empty: none).
     """
 
     peer: str
@@ -61,6 +80,7 @@ class Layout:
     unexpanded: MappingProxyType
     head: tuple[str, str]
     classifier: str
+    fused: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
 
 def _parts(**names: str) -> MappingProxyType:
@@ -92,6 +112,14 @@ TORCHVISION = Layout(
     ),
     head=("features.{last}.0", "features.{last}.1"),
     classifier="classifier.1",
+    fused=_parts(  # torchvision's FusedMBConv (EfficientNetV2): no SE; expansion 1 is one conv
+        expand_conv="{block}.0.0",
+        expand_bn="{block}.0.1",
+        project_conv="{block}.1.0",
+        project_bn="{block}.1.1",
+        conv_conv="{block}.0.0",
+        conv_bn="{block}.0.1",
+    ),
 )
 
 #: timm's ``efficientnet_b*`` and ``tf_efficientnet_b*`` share this layout; they differ in padding
@@ -120,6 +148,16 @@ TIMM = Layout(
     ),
     head=("conv_head", "bn2"),
     classifier="classifier",
+    fused=_parts(  # timm's EdgeResidual
+        expand_conv="{block}.conv_exp",
+        expand_bn="{block}.bn1",
+        se_reduce="{block}.se.conv_reduce",
+        se_expand="{block}.se.conv_expand",
+        project_conv="{block}.conv_pwl",
+        project_bn="{block}.bn2",
+        conv_conv="{block}.conv",  # expansion 1: timm's ConvBnAct (EfficientNetV2's ``cn``)
+        conv_bn="{block}.bn1",
+    ),
 )
 
 #: efficientnet-pytorch numbers blocks over the whole network and keeps ``_bn0`` for the expansion
@@ -177,8 +215,30 @@ KERAS = Layout(
     classifier="predictions",
 )
 
+#: Keras's EfficientNetV2 (``keras.applications.EfficientNetV2*``): V1's names, but the depthwise
+#: conv is ``dwconv2``; a fused block with expansion 1 is only its kxk ``project_conv``.
+KERAS_V2 = Layout(
+    peer="keras-v2",
+    stem=KERAS.stem,
+    block=KERAS.block,
+    expanded=MappingProxyType({**KERAS.expanded, "depthwise.conv": "{block}_dwconv2"}),
+    unexpanded=MappingProxyType({**KERAS.unexpanded, "depthwise.conv": "{block}_dwconv2"}),
+    head=KERAS.head,
+    classifier=KERAS.classifier,
+    fused=_parts(
+        expand_conv="{block}_expand_conv",
+        expand_bn="{block}_expand_bn",
+        se_reduce="{block}_se_reduce",
+        se_expand="{block}_se_expand",
+        project_conv="{block}_project_conv",
+        project_bn="{block}_project_bn",
+        conv_conv="{block}_project_conv",
+        conv_bn="{block}_project_bn",
+    ),
+)
+
 LAYOUTS: dict[str, Layout] = {
-    layout.peer: layout for layout in (TORCHVISION, TIMM, LUKEMELAS, KERAS)
+    layout.peer: layout for layout in (TORCHVISION, TIMM, LUKEMELAS, KERAS, KERAS_V2)
 }
 
 
@@ -194,29 +254,29 @@ class ModulePair:
 def module_pairs(layout: Layout, spec: NetSpec, num_classes: int) -> Iterator[ModulePair]:
     """Every weight-carrying module of ``spec``'s model with the peer's name for it.
 
-    Only EfficientNet-style specs (MBConv stages, a head conv) have peer layouts.
+    Only EfficientNet-style specs ((fused) MBConv stages, a head conv) have peer layouts.
     """
-    if any(stage.kind != "mbconv" for stage in spec.stages) or not spec.head_channels:
+    if any(s.kind not in INVERTED_RESIDUALS for s in spec.stages) or not spec.head_channels:
         raise ValueError(
             f"{spec.name} is not an EfficientNet (MBConv stages and a head conv); "
             f"{layout.peer} checkpoints only exist for those"
         )
+    if any(stage.kind == "fused" for stage in spec.stages) and not layout.fused:
+        raise ValueError(f"{layout.peer} has no fused MBConv blocks, which {spec.name} uses")
     yield ModulePair("stem.conv", layout.stem[0], CONV)
     yield ModulePair("stem.bn", layout.stem[1], BN)
     index_in_stage: dict[int, int] = {}
     for flat, (stage, block) in enumerate(spec.blocks()):
         index = index_in_stage.get(stage, 0)
         index_in_stage[stage] = index + 1
+        letter = _letter(index) if "{letter}" in layout.block else ""  # V2-XL has 32 repeats
         fields: dict[str, Any] = dict(
-            stage=stage, stage1=stage + 1, index=index, letter=_letter(index), flat=flat
+            stage=stage, stage1=stage + 1, index=index, letter=letter, flat=flat
         )
         prefix = layout.block.format(**fields)
-        expanded = block.mid_channels != block.in_channels
-        table = layout.expanded if expanded else layout.unexpanded
-        for part, kind in BLOCK_PARTS:
+        table, parts = _block_table(layout, block)
+        for part, kind in parts:
             if part.startswith("se.") and not block.se_channels:
-                continue
-            if part.startswith("expand.") and not expanded:
                 continue
             yield ModulePair(
                 f"blocks.{stage}.{index}.{part}", table[part].format(block=prefix), kind
@@ -226,6 +286,17 @@ def module_pairs(layout: Layout, spec: NetSpec, num_classes: int) -> Iterator[Mo
     yield ModulePair("head.bn", layout.head[1].format(last=last), BN)
     if num_classes:
         yield ModulePair("classifier", layout.classifier, LINEAR)
+
+
+def _block_table(
+    layout: Layout, block: BlockSpec
+) -> tuple[MappingProxyType, tuple[tuple[str, str], ...]]:
+    """The peer's names for one block's parts, and the parts it has."""
+    if block.kind == "fused":
+        return layout.fused, FUSED_SINGLE_PARTS if block.expand == 1 else FUSED_PARTS
+    if block.mid_channels != block.in_channels:
+        return layout.expanded, BLOCK_PARTS
+    return layout.unexpanded, tuple(p for p in BLOCK_PARTS if not p[0].startswith("expand."))
 
 
 def torch_key_map(layout: Layout, spec: NetSpec, num_classes: int) -> dict[str, str]:

@@ -17,10 +17,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .layouts import KERAS, LUKEMELAS, TIMM, TORCHVISION, Layout
+from .layouts import KERAS, KERAS_V2, LUKEMELAS, TIMM, TORCHVISION, Layout
 
 _B0_B7 = tuple(f"efficientnet_b{i}" for i in range(8))
 _ALL = (*_B0_B7, "efficientnet_b8", "efficientnet_l2")
+_LITE = tuple(f"efficientnet_lite{i}" for i in range(5))
+_EDGETPU = ("efficientnet_es", "efficientnet_em", "efficientnet_el")
+#: EfficientNetV2 (effnet.variants_v2): torchvision has S/M/L, timm's own S/M/L/XL, its tf_ all.
+_V2_TORCHVISION = ("efficientnetv2_s", "efficientnetv2_m", "efficientnetv2_l")
+_V2_TIMM = (*_V2_TORCHVISION, "efficientnetv2_xl")
+_V2 = (*(f"efficientnetv2_b{i}" for i in range(4)), *_V2_TIMM)
+_V2_KERAS = _V2[:-1]  # Keras has no V2-XL
+#: Keras models that rescale 0-255 pixels to [-1, 1] inside the model, with no weights in the
+#: file to say so (Keras's EfficientNetV2-S/M/L; its V2-B* normalise with ImageNet's mean/std).
+KERAS_TO_UNIT_RANGE = frozenset(_V2_TORCHVISION)
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,8 @@ class Peer:
     file_kind: str = "torch"
     bn_eps_overrides: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     summary: str = ""
+    #: Peer names that ``model_name`` cannot format (EfficientNetV2's), by effnet name.
+    model_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def eps_for(self, model: str) -> float:
         """The BN epsilon this peer builds ``model`` with."""
@@ -47,6 +59,8 @@ class Peer:
 
     def peer_model_name(self, model: str) -> str:
         """The peer's name for an effnet model (``efficientnet_b3`` -> ``tf_efficientnet_b3``)."""
+        if model in self.model_names:
+            return self.model_names[model]
         variant = model.removeprefix("efficientnet_")
         return self.model_name.format(v=variant, V=variant.upper())
 
@@ -60,30 +74,42 @@ PEERS: dict[str, Peer] = {
             padding="symmetric",
             bn_eps=1e-5,
             bn_eps_overrides=MappingProxyType(
-                {"efficientnet_b5": 1e-3, "efficientnet_b6": 1e-3, "efficientnet_b7": 1e-3}
+                {
+                    "efficientnet_b5": 1e-3,
+                    "efficientnet_b6": 1e-3,
+                    "efficientnet_b7": 1e-3,
+                    **dict.fromkeys(_V2_TORCHVISION, 1e-3),
+                }
             ),
-            models=_B0_B7,
+            models=(*_B0_B7, *_V2_TORCHVISION),
             model_name="efficientnet_{v}",
-            summary="torchvision.models.efficientnet_b*: symmetric padding, BN eps 1e-5 "
-            "(1e-3 for B5-B7)",
+            model_names=MappingProxyType(
+                {name: name.replace("v2_", "_v2_") for name in _V2_TORCHVISION}
+            ),
+            summary="torchvision.models.efficientnet_b*, efficientnet_v2_s/m/l: symmetric "
+            "padding, BN eps 1e-5 (1e-3 for B5-B7 and V2)",
         ),
         Peer(
             "timm",
             TIMM,
             padding="symmetric",
             bn_eps=1e-5,
-            models=_ALL,
+            models=(*_ALL, *_LITE, *_EDGETPU, *_V2_TIMM),
             model_name="efficientnet_{v}",
-            summary="timm efficientnet_b* (trained in PyTorch): symmetric padding, BN eps 1e-5",
+            model_names=MappingProxyType({name: name for name in _V2_TIMM}),
+            summary="timm efficientnet_b*, _lite*, _es/em/el, efficientnetv2_s/m/l/xl (trained in "
+            "PyTorch): symmetric padding, BN eps 1e-5",
         ),
         Peer(
             "timm-tf",
             TIMM,
             padding="same",
             bn_eps=1e-3,
-            models=_ALL,
+            models=(*_ALL, *_LITE, *_EDGETPU, *_V2),
             model_name="tf_efficientnet_{v}",
-            summary="timm tf_efficientnet_b* (ported from TensorFlow): SAME padding, BN eps 1e-3",
+            model_names=MappingProxyType({name: f"tf_{name}" for name in _V2}),
+            summary="timm tf_efficientnet_b*, _lite*, _es/em/el, tf_efficientnetv2_* (ported from "
+            "TensorFlow): SAME padding, BN eps 1e-3",
         ),
         Peer(
             "lukemelas",
@@ -96,6 +122,16 @@ PEERS: dict[str, Peer] = {
             "BN eps 1e-3",
         ),
         Peer(
+            "lite-pytorch",
+            LUKEMELAS,
+            padding="same",
+            bn_eps=1e-3,
+            models=_LITE,
+            model_name="efficientnet-{v}",
+            summary="efficientnet-lite-pytorch EfficientNet.from_name('efficientnet-lite0') (the "
+            "efficientnet-pytorch naming with Lite's blocks): SAME padding, BN eps 1e-3",
+        ),
+        Peer(
             "keras",
             KERAS,
             padding="same",
@@ -105,6 +141,21 @@ PEERS: dict[str, Peer] = {
             file_kind="keras",
             summary="keras.applications.EfficientNetB* .weights.h5 / .h5: SAME padding, BN eps "
             "1e-3, normalisation inside the model",
+        ),
+        Peer(
+            "keras-v2",
+            KERAS_V2,
+            padding="same",
+            bn_eps=1e-3,
+            models=_V2_KERAS,
+            model_name="EfficientNetV2{V}",
+            model_names=MappingProxyType(
+                {name: f"EfficientNetV2{name.split('_')[1].upper()}" for name in _V2_KERAS}
+            ),
+            file_kind="keras",
+            summary="keras.applications.EfficientNetV2B0-B3/S/M/L .weights.h5: SAME padding, BN "
+            "eps 1e-3; inputs 0-255, normalised inside the model (B*: ImageNet mean/std; S/M/L: "
+            "to [-1, 1])",
         ),
     )
 }

