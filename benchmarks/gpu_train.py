@@ -8,6 +8,7 @@ images/s is steps x batch over the summed step times.
 
     python benchmarks/gpu_train.py                       # GPU: 224px, batch 128, AMP, NHWC
     python benchmarks/gpu_train.py --device cpu --resolution 64 --batch-size 8 --steps 3
+    python benchmarks/gpu_train.py --model efficientnetv2_s --resolution 300   # V2 (timm's own)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import effnet
 from effnet.speed.timing import time_runs
 from effnet.train.amp import resolve_amp
 from effnet.train.optim import RMSpropTF
+from effnet.weights.peers import PEERS
 
 
 def images_per_second(
@@ -64,7 +66,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--amp", default="auto", choices=["auto", "none", "bf16", "fp16"])
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--compile", action="store_true", help="torch.compile both models")
+    p.add_argument(
+        "--model", default="efficientnet_b0", help="any model timm has too, e.g. efficientnetv2_s"
+    )
     args = p.parse_args(argv)
+    model = args.model
+    timm_name = PEERS["timm"].peer_model_name(model)
+    if model not in PEERS["timm"].models:  # timm has V2-B0..B3 as TensorFlow ports only
+        timm_name = PEERS["timm-tf"].peer_model_name(model)
 
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)  # fmt: skip
@@ -73,17 +82,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     amp_dtype = resolve_amp(args.amp, device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(
-        f"B0 training at {args.resolution}px, batch {args.batch_size}, amp "
+        f"{model} training at {args.resolution}px, batch {args.batch_size}, amp "
         f"{amp_dtype or 'off'}, channels_last {args.channels_last}, on {where}"
     )
     results = {}
     for name, build in (
-        ("effnet efficientnet_b0", lambda: effnet.create_model("efficientnet_b0")),
+        (f"effnet {model}", lambda: effnet.create_model(model)),
         # timm leaves dropout and stochastic depth off unless asked; effnet's defaults are the
         # paper's (0.2 each), so timm gets the same for a like-for-like step.
         (
-            "timm efficientnet_b0",
-            lambda: timm.create_model("efficientnet_b0", drop_rate=0.2, drop_path_rate=0.2),
+            f"timm {timm_name}",
+            lambda: timm.create_model(timm_name, drop_rate=0.2, drop_path_rate=0.2),
         ),
     ):
         torch.manual_seed(0)
@@ -91,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"{name:<24}{results[name]:>10.1f} images/s")
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    ratio = results["effnet efficientnet_b0"] / results["timm efficientnet_b0"]
+    ratio = results[f"effnet {model}"] / results[f"timm {timm_name}"]
     print(f"ratio effnet / timm: {ratio:.3f}")
     return results
 

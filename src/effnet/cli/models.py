@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import flops
     from ..registry import get_spec, list_models
     from ..variants import VARIANTS
+    from ..variants_v2 import V2_PAPER
 
     names = list_models(args.pattern)
     if not names:
@@ -30,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         spec = get_spec(name)
         cost = flops.count(spec)
         top1 = VARIANTS[name].paper_top1 if name in VARIANTS else None
+        if name in V2_PAPER:  # the V2 paper's (XL: pretrained on ImageNet-21k)
+            top1 = V2_PAPER[name].top1
         top1_text = f"{top1:.1f}" if top1 else "-"
         print(
             f"{name:<18}{spec.resolution:>5}{cost.params / 1e6:>12.3f}{cost.macs / 1e9:>10.3f}"

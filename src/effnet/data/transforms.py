@@ -21,12 +21,16 @@ def train_transform(
     interpolation: str = "bicubic",
     mean: tuple[float, ...] = IMAGENET_MEAN,
     std: tuple[float, ...] = IMAGENET_STD,
+    randaugment: int | None = None,
+    randaugment_ops: int = 2,
 ) -> Callable[[Any], Any]:
     """PIL image -> augmented, normalised tensor of shape (3, image_size, image_size).
 
     ``crop_scale_min``: random crops cover that fraction of the image area up to all of it (the
     reference's distorted bounding box, 0.08-1); ``autoaugment``: a torchvision AutoAugment policy
-    name ("imagenet", "cifar10", "svhn") or None.
+    name ("imagenet", "cifar10", "svhn") or None; ``randaugment``: torchvision's RandAugment at
+    that magnitude (0-30, ``randaugment_ops`` ops per image; EfficientNetV2's progressive learning
+    raises it stage by stage), or None.
     """
     from torchvision import transforms as T
 
@@ -40,5 +44,8 @@ def train_transform(
     if autoaugment:
         policy = T.AutoAugmentPolicy(autoaugment.lower())
         steps.append(T.AutoAugment(policy, interpolation=T.InterpolationMode.BILINEAR))
+    if randaugment is not None:
+        bilinear = T.InterpolationMode.BILINEAR
+        steps.append(T.RandAugment(randaugment_ops, randaugment, interpolation=bilinear))
     steps += [T.ToTensor(), T.Normalize(mean, std)]
     return T.Compose(steps)

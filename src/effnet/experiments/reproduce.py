@@ -25,7 +25,7 @@ from ..spec import EFFICIENTNET_B0, NetSpec
 from ..variants import VARIANTS, variant_spec
 from .matching import match_flops
 
-TABLES = ("table2", "table3", "table7")
+TABLES = ("table2", "table3", "table7", "v2")
 NOT_MEASURED = "not measured"
 
 
@@ -279,7 +279,16 @@ def _source_note(measured: Measured) -> list[str]:
     return ["", f"Measured top-1: {measured.source}."]
 
 
-BUILDERS = {"table2": table2, "table3": table3, "table7": table7}
+def table_v2(measured: Measured | None = None) -> Report:
+    """EfficientNetV2's params / FLOPs / top-1 beside ours (:mod:`.reproduce_v2`)."""
+    from .reproduce_v2 import v2_table
+
+    measured = measured or Measured()
+    lines, rows = v2_table(measured.values)
+    return Report("v2", "\n".join(lines + _source_note(measured)), rows)
+
+
+BUILDERS = {"table2": table2, "table3": table3, "table7": table7, "v2": table_v2}
 
 
 def build_report(name: str, measured: Measured | None = None) -> Report:

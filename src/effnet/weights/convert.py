@@ -37,7 +37,7 @@ from .layouts import (
     module_pairs,
     torch_key_map,
 )
-from .peers import Peer, get_peer
+from .peers import KERAS_TO_UNIT_RANGE, Peer, get_peer
 
 PeerState = Mapping[str, torch.Tensor] | KerasWeights
 
@@ -340,6 +340,8 @@ def keras_preprocess(
     the stored variance equals ImageNet's std.
     """
     stats = weights.normalization()
+    if stats is None and spec.name in KERAS_TO_UNIT_RANGE:  # V2-S/M/L: x / 128 - 1, no weights
+        return Preprocess(spec.resolution, mean=(128 / 255,) * 3, std=(128 / 255,) * 3)
     if stats is None:
         return default_preprocess(spec)
     mean, variance = stats

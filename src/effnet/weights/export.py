@@ -47,6 +47,13 @@ def export_state_dict(
     return {key_map[k]: v.detach().clone() for k, v in own.items()}
 
 
+def _timm_name(model: str) -> str:
+    """timm's own model of that architecture (its tf_ port where timm has only that: V2-B*)."""
+    timm, tf = get_peer("timm"), get_peer("timm-tf")
+    only_tf = model in tf.models and model not in timm.models
+    return (tf if only_tf else timm).peer_model_name(model)
+
+
 def _check_peer_numerics(peer: Peer, spec: NetSpec, padding: str) -> None:
     eps = peer.eps_for(spec.name)
     if padding == peer.padding and math.isclose(spec.bn_eps, eps, rel_tol=1e-9):
@@ -65,7 +72,7 @@ def _check_peer_numerics(peer: Peer, spec: NetSpec, padding: str) -> None:
     elif peer.name in ("timm", "timm-tf"):
         pad_type = "same" if padding == "same" else ""
         hint = (
-            f"build timm.create_model('efficientnet_{spec.name.removeprefix('efficientnet_')}', "
+            f"build timm.create_model('{_timm_name(spec.name)}', "
             f"bn_eps={spec.bn_eps:g}, pad_type={pad_type!r})"
         )
     else:

@@ -1,0 +1,188 @@
+"""Progressive learning (EfficientNetV2, section 4.2, Algorithm 1): image size and regularization
+grow together over the stages of training.
+
+Training is cut into ``stages`` equal runs of epochs. Stage ``i`` of ``M`` trains at
+``S_i = S_0 + (S_e - S_0) * i / (M - 1)`` pixels with every regularization interpolated the same
+way (dropout before the classifier, RandAugment magnitude, mixup alpha): small images with weak
+regularization first, which train fast and need little, then large images with strong
+regularization. The paper's values (Table 6) are in ``configs/v2_{s,m,l}_imagenet.py``.
+
+Augmentation is torchvision's: ``RandAugment`` (in place of AutoAugment; ``randaugment_ops`` ops
+at the stage's magnitude, on torchvision's 31-bin scale, 0-30) in the training transform, and
+``transforms.v2.MixUp`` on each batch. Everything a stage sets is a function of the epoch, and
+mixup's draws are seeded by (run seed, step, micro-batch, rank) without touching the global RNG,
+so a run killed in one stage and resumed in the next replays bit-exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # config imports this module for the Progressive field: no torch at import
+    import torch
+    from torch import nn
+
+    from ..data.loading import TransformedSubset
+    from .config import TrainConfig
+
+
+def _pair(value: Any) -> tuple[float, float]:
+    first, last = value
+    return (first, last)
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """What one stage trains with."""
+
+    stage: int
+    image_size: int
+    dropout: float
+    randaugment: int
+    mixup: float
+
+    def line(self, stages: int) -> str:
+        return (
+            f"progressive stage {self.stage + 1}/{stages}: {self.image_size} px, dropout "
+            f"{self.dropout:.3g}, RandAugment {self.randaugment}, mixup {self.mixup:.3g}"
+        )
+
+
+@dataclass(frozen=True)
+class Progressive:
+    """A progressive-learning schedule: (first, last) stage values, interpolated linearly.
+
+    The defaults are the paper's EfficientNetV2-S (Table 6): 4 stages, 128 -> 300 px,
+    RandAugment 5 -> 15, dropout 0.1 -> 0.3, no mixup.
+    """
+
+    stages: int = 4
+    image_size: tuple[int, int] = (128, 300)
+    randaugment: tuple[float, float] = (5, 15)
+    dropout: tuple[float, float] = (0.1, 0.3)
+    mixup: tuple[float, float] = (0.0, 0.0)
+    randaugment_ops: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("image_size", "randaugment", "dropout", "mixup"):
+            object.__setattr__(self, name, _pair(getattr(self, name)))
+        if self.stages < 1:
+            raise ValueError(f"progressive: stages must be >= 1, got {self.stages}")
+        if min(self.image_size) < 8:
+            raise ValueError(f"progressive: image sizes too small: {self.image_size}")
+        if not all(0 <= m <= 30 for m in self.randaugment):
+            raise ValueError(
+                f"progressive: RandAugment magnitudes are 0-30, got {self.randaugment}"
+            )
+        if not all(0 <= p < 1 for p in self.dropout):
+            raise ValueError(f"progressive: dropout must be in [0, 1), got {self.dropout}")
+        if min(self.mixup) < 0:
+            raise ValueError(f"progressive: mixup alpha must be >= 0, got {self.mixup}")
+
+    def stage_of(self, epoch: int, epochs: int) -> int:
+        """The stage that 0-based ``epoch`` of ``epochs`` belongs to (equal runs of epochs)."""
+        return min(self.stages - 1, epoch * self.stages // max(epochs, 1))
+
+    def settings(self, stage: int) -> StageSettings:
+        """Algorithm 1: every value at ``first + (last - first) * stage / (stages - 1)``."""
+        ratio = stage / (self.stages - 1) if self.stages > 1 else 1.0
+
+        def at(pair: tuple[float, float]) -> float:
+            return pair[0] + (pair[1] - pair[0]) * ratio
+
+        return StageSettings(
+            stage=stage,
+            image_size=int(at(self.image_size)),
+            dropout=round(at(self.dropout), 6),
+            randaugment=round(at(self.randaugment)),
+            mixup=round(at(self.mixup), 6),
+        )
+
+    def at_epoch(self, epoch: int, epochs: int) -> StageSettings:
+        return self.settings(self.stage_of(epoch, epochs))
+
+    def table(self) -> list[StageSettings]:
+        return [self.settings(i) for i in range(self.stages)]
+
+    def replace(self, **changes: Any) -> Progressive:
+        return dataclasses.replace(self, **changes)
+
+
+def mixup_seed(run_seed: int, step: int, micro: int, rank: int) -> int:
+    """A per-(run, step, micro-batch, rank) seed: replayed exactly by a resumed run."""
+    return ((run_seed * 1_000_003 + step) * 7_919 + micro * 131 + rank) & (2**62 - 1)
+
+
+class StageRunner:
+    """Applies a :class:`Progressive` schedule to a training run, epoch by epoch and batch by batch.
+
+    ``enter`` (at the start of each epoch, and of a resumed one) swaps the training transform for
+    the stage's size and RandAugment magnitude and sets the classifier's dropout; ``mix`` mixes a
+    batch when the stage's mixup alpha is above 0, returning soft targets.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        train: TransformedSubset,
+        num_classes: int,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        rank: int = 0,
+    ) -> None:
+        if cfg.progressive is None:
+            raise ValueError("StageRunner needs a config with a progressive schedule")
+        self.cfg, self.schedule, self.train = cfg, cfg.progressive, train
+        self.num_classes, self.mean, self.std, self.rank = num_classes, mean, std, rank
+        self.current: StageSettings | None = None
+        self._micro = (-1, 0)  # (step, micro-batches seen in it)
+
+    def transform(self, settings: StageSettings) -> Callable[[Any], Any]:
+        from ..data.transforms import train_transform
+
+        cfg = self.cfg
+        return train_transform(
+            settings.image_size,
+            cfg.crop_scale_min,
+            cfg.hflip,
+            None,
+            cfg.interpolation,
+            self.mean,
+            self.std,
+            randaugment=settings.randaugment,
+            randaugment_ops=self.schedule.randaugment_ops,
+        )
+
+    def enter(self, epoch: int, model: nn.Module) -> StageSettings | None:
+        """Set up ``epoch``'s stage; returns its settings when they changed (a new stage)."""
+        settings = self.schedule.at_epoch(epoch, self.cfg.epochs)
+        if settings == self.current:
+            return None
+        self.current = settings
+        self.train.transform = self.transform(settings)
+        from torch import nn
+
+        dropout = getattr(model, "dropout", None)
+        if isinstance(dropout, nn.Dropout):
+            dropout.p = settings.dropout
+        return settings
+
+    def mix(
+        self, images: torch.Tensor, labels: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """torchvision's MixUp at the stage's alpha (hard labels unchanged when it is 0)."""
+        last_step, seen = self._micro
+        micro = seen if step == last_step else 0
+        self._micro = (step, micro + 1)
+        alpha = self.current.mixup if self.current is not None else 0.0
+        if alpha <= 0:
+            return images, labels
+        import torch
+        from torchvision.transforms import v2
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(mixup_seed(self.cfg.seed, step, micro, self.rank))
+            return v2.MixUp(alpha=alpha, num_classes=self.num_classes)(images, labels)
