@@ -38,8 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..detection.checkpoint import is_detector_file
     from ..use.evaluate import evaluate, plot_confusion
 
+    if args.weights and is_detector_file(args.weights):  # COCO mAP on a COCO-format folder
+        from .detect import run_eval
+
+        return run_eval(args)
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     model = load_from_args(args)

@@ -1,0 +1,80 @@
+"""``effnet detect``: boxes on an image from a detector checkpoint, written as a PNG.
+
+Also home of the detection half of ``effnet eval`` (:func:`run_eval`), which ``eval`` hands
+detector checkpoints to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import example_help
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "detect",
+        help="draw a detector's boxes on an image (PNG)",
+        description="Run an EfficientDet checkpoint (from 'effnet train' with a detection "
+        "config) on one image and write the image with a labelled box per detection.",
+        **example_help(
+            "effnet detect data/shapes/test/images/000000.png "
+            "--weights runs/d0_shapes/model.safetensors\n"
+            "effnet detect photo.jpg --weights det.safetensors --threshold 0.5 -o boxes.png"
+        ),
+    )
+    p.add_argument("image", help="an image file")
+    p.add_argument("--weights", required=True, help="a detector checkpoint (.safetensors)")
+    p.add_argument("--threshold", type=float, default=0.3, help="lowest score drawn (0.3)")
+    p.add_argument("-o", "--output", help="PNG to write (default: IMAGE_detections.png)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, auto")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..detection.checkpoint import load_detector
+    from ..detection.draw import draw_detections, save_png
+    from ..detection.predict import detect_image
+    from ..models import resolve_device
+
+    if not 0 <= args.threshold <= 1:
+        raise ValueError(f"--threshold must be in [0, 1], got {args.threshold}")
+    device = resolve_device(args.device)
+    model, _ = load_detector(args.weights)
+    image, found = detect_image(model.to(device), args.image, args.threshold, device)
+    names = model.labels()
+    for box, score, label in zip(found.boxes.tolist(), found.scores.tolist(),
+                                 found.labels.tolist(), strict=True):  # fmt: skip
+        coords = ", ".join(f"{v:.1f}" for v in box)
+        print(f"{names[label]:<16} {score:.3f}  [{coords}]")
+    source = Path(args.image)
+    output = Path(args.output) if args.output else source.with_name(f"{source.stem}_detections.png")
+    path = save_png(draw_detections(image, found, names), output)
+    print(f"{len(found.scores)} detections above {args.threshold}: {path}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """``effnet eval DATA --weights DETECTOR``: COCO mAP on a COCO-format folder."""
+    from ..detection.checkpoint import load_detector
+    from ..detection.evaluate import evaluate_detector
+    from ..models import resolve_device
+
+    device = resolve_device(args.device)
+    model, _ = load_detector(args.weights)
+    result = evaluate_detector(
+        model.to(device), args.data, batch_size=args.batch_size, device=str(device)
+    )
+    if args.json == "-":
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"{model.spec.name} at {model.spec.image_size}px from {args.weights}")
+    print(result.format())
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
+        print(f"results: {args.json}")
+    return 0

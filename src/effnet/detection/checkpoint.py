@@ -1,0 +1,81 @@
+"""Detector weight files: safetensors with the detector spec, classes and normalisation inside.
+
+Like :mod:`effnet.weights.checkpoint` for classifiers: a file that describes itself, so
+``effnet eval`` and ``effnet detect`` rebuild the detector from the file alone. The header's
+``format`` (``effnet-det/1``) tells a detector file from a classifier file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..fileio import atomic_write
+from ..weights.checkpoint import load_state_dict_checked
+from .model import EfficientDet
+from .spec import DetSpec
+
+FORMAT = "effnet-det/1"
+
+
+def save_detector(
+    path: str | os.PathLike, model: EfficientDet, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write ``model``'s weights and description atomically."""
+    from safetensors.torch import save_file
+
+    meta = {
+        "format": FORMAT,
+        "spec": model.spec.to_json(),
+        "num_classes": str(model.num_classes),
+        "class_names": json.dumps(model.class_names),
+        "mean": json.dumps(list(model.mean)),
+        "std": json.dumps(list(model.std)),
+        "extra": json.dumps(extra or {}),
+    }
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return path
+
+
+def read_header(path: str | os.PathLike) -> dict[str, str]:
+    """The raw safetensors header (empty when the file is not safetensors)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.suffix != ".safetensors":
+        return {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as err:  # safetensors raises its own error types for corrupt headers
+        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+
+
+def is_detector_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an effnet detector checkpoint (not a classifier, not a name)."""
+    return Path(path).is_file() and read_header(path).get("format") == FORMAT
+
+
+def load_detector(
+    path: str | os.PathLike, map_location: str = "cpu"
+) -> tuple[EfficientDet, dict[str, Any]]:
+    """Rebuild and load the detector a file describes; returns (model in eval mode, extra)."""
+    from safetensors.torch import load_file
+
+    meta = read_header(path)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an effnet detector checkpoint (no '{FORMAT}' header)")
+    model = EfficientDet(DetSpec.from_json(meta["spec"]), int(meta["num_classes"]))
+    load_state_dict_checked(model, load_file(str(path), device=map_location))
+    model.class_names = json.loads(meta["class_names"])
+    model.mean = tuple(json.loads(meta["mean"]))
+    model.std = tuple(json.loads(meta["std"]))
+    model.weights_source = str(path)
+    return model.eval(), json.loads(meta.get("extra", "{}"))
