@@ -8,6 +8,8 @@ from types import SimpleNamespace
 import torch
 
 from effnet.speed import timing
+from effnet.speed.cpu import cpu_info
+from effnet.speed.inference import engine_precisions
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "cpu_inference.py"
 
@@ -15,25 +17,34 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "cpu_inference.py"
 def test_cpu_benchmark_times_every_path_on_the_same_weights(capsys, tmp_path):
     main = runpy.run_path(str(SCRIPT), run_name="benchmark")["main"]
     out_json = tmp_path / "cpu.json"
-    report = main(["--resolution", "64", "--batch-size", "4", "--rounds", "2",
+    report = main(["--resolution", "64", "--batch-size", "2", "--rounds", "2",
                    "--latency-rounds", "2", "--threads", "1", "--no-compile",
                    "--json", str(out_json)])  # fmt: skip
     rows = report["throughput"]
-    assert set(rows) == {
-        "effnet eager (NCHW)", "effnet fast path", "timm eager (NCHW)",
-        "timm eager channels_last", "timm -> ONNX Runtime",
+    engines = {f"engine: {b} {p}" for b, p in engine_precisions() if b != "compile"}
+    expected = {
+        "effnet eager (NCHW)", "effnet fast path fp32", "effnet fast path, any precision",
+        "timm eager (NCHW)", "timm eager channels_last", "timm -> ONNX Runtime", *engines,
     }  # fmt: skip
+    if cpu_info().has_bf16:
+        expected.add("timm eager channels_last bf16 autocast")
+    assert set(rows) == expected and set(report["latency"]) == expected
+    assert {"engine: openvino fp32", "engine: onnxruntime fp32"} <= engines
     assert all(r["median_s"] > 0 for r in rows.values())
     base = rows["timm eager channels_last"]["median_s"]
-    fast = rows["effnet fast path"]
+    fast = rows["effnet fast path fp32"]
     assert (
         abs(fast["vs_baseline_median"] - base / fast["median_s"])
         < 1e-6 * fast["vs_baseline_median"]
     )
     printed = capsys.readouterr().out
-    assert "target >= 3.0x" in printed and "vs ONNX Runtime" in printed
-    # Same weights everywhere: the logits of every row agree with effnet eager.
-    assert max(r["max_abs_diff"] for r in rows.values()) < 1e-4
+    assert cpu_info().header() in printed
+    assert "target >= 5.0x" in printed or "target >= 3.0x" in printed
+    assert "vs best fp32 engine" in printed and "batch-1 latency" in printed
+    # Same weights everywhere: the fp32 rows' logits agree with effnet eager.
+    fp32 = [r for r in rows.values() if r["precision"] == "fp32"]
+    assert len(fp32) >= 6 and max(r["max_abs_diff"] for r in fp32) < 1e-4
+    assert {r["precision"] for r in rows.values()} == {"fp32", *cpu_info().precisions[1:]}
     assert out_json.is_file()
 
 

@@ -11,6 +11,8 @@ import re
 import pytest
 
 from effnet.cli import main
+from effnet.speed.cpu import cpu_info
+from effnet.speed.inference import engine_precisions
 
 #: PAPER.md section 1 (Table 2): params (M) and resolution per variant.
 PAPER_TABLE2 = {
@@ -92,7 +94,7 @@ def test_throughput_mode_writes_json_a_user_can_read(capsys, tmp_path):
         "--resolution", "64", "--runs", "3", "--json", str(path),
     )  # fmt: skip
     assert code == 0
-    assert re.search(r"^efficientnet_b0\s+eager\s+4\s+1\s+64\s", out, re.M), out
+    assert re.search(r"^efficientnet_b0\s+eager\s+fp32\s+4\s+1\s+64\s", out, re.M), out
     data = json.loads(path.read_text())
     assert data["protocol"] == "throughput"
     (r,) = data["results"]
@@ -116,9 +118,26 @@ def test_auto_backend_reports_what_it_measured_and_picked(capsys, tmp_path):
     )  # fmt: skip
     assert code == 0
     (r,) = json.loads(path.read_text())["results"]
-    assert set(r["picked"]) >= {"eager"} and len(r["picked"]) >= 2  # eager and onnxruntime
-    assert r["backend"] == max(r["picked"], key=r["picked"].get)
-    assert f"auto picked {r['backend']} for efficientnet_b0" in out
+    assert set(r["picked"]) >= {"eager fp32", "onnxruntime fp32", "openvino fp32"}
+    assert f"{r['backend']} {r['precision']}" == max(r["picked"], key=r["picked"].get)
+    assert r["precision"] == "fp32"  # reduced precision only when asked for
+    assert f"auto picked {r['backend']} fp32 for efficientnet_b0" in out
+    assert cpu_info().header() in out
+
+
+def test_all_backends_side_by_side_at_every_native_precision(capsys, tmp_path):
+    path = tmp_path / "all.json"
+    code, out, _ = bench(
+        capsys, "efficientnet_b0", "--backend", "all", "--batch-size", "2", "--resolution", "32",
+        "--runs", "1", "--warmup", "0", "--json", str(path),
+    )  # fmt: skip
+    assert code == 0
+    rows = [(r["backend"], r["precision"]) for r in json.loads(path.read_text())["results"]]
+    assert rows == [("plain", "fp32"), *engine_precisions()]
+    native = set(cpu_info().precisions)
+    assert {p for _, p in rows} == native and ("openvino", "fp32") in rows
+    for backend, precision in rows:
+        assert re.search(rf"^efficientnet_b0\s+{backend}\s+{precision}\s+2\s", out, re.M)
 
 
 def test_memory_reports_positive_peaks(capsys, tmp_path):
@@ -144,6 +163,7 @@ def test_memory_reports_positive_peaks(capsys, tmp_path):
         (["--table4", "--models", "b1", "no_such_net"], "unknown model 'no_such_net'"),
         (["--table4", "--backend", "all"], "--backend all is for throughput mode"),
         (["--table4", "--batch-size", "8"], "--table4 times batch 1"),
+        (["--table4", "--precision", "int8"], "--table4 is the paper's fp32 protocol"),
         (["efficientnet_b0", "--threads", "-1"], "--threads must be positive"),
         ([], "name the models to time"),
     ],

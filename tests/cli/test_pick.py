@@ -28,10 +28,10 @@ class FakeTiming:
         self.seconds_per_call = seconds_per_call
         self.backend = backend
 
-    def __call__(self, name, backend, batch_size, threads, runs):
+    def __call__(self, name, backend, batch_size, threads, runs, precision="fp32"):
         self.calls.append((name, backend, batch_size, threads, runs))
         self.clock += self.seconds_per_call
-        return 0.010 * 2 ** int(name[-1]), self.backend or backend
+        return 0.010 * 2 ** int(name[-1]), self.backend or backend, precision
 
     @property
     def measured(self) -> list[str]:
@@ -120,15 +120,17 @@ def test_without_limits_every_variant_is_timed_and_b7_wins(fake, capsys):
 def test_auto_backend_is_resolved_once_on_b0(monkeypatch, fake, capsys):
     calls = []
 
-    def resolves_auto(name, backend, batch_size, threads, runs):
-        calls.append(backend)
-        return 0.001, "onnxruntime" if backend == "auto" else backend
+    def resolves_auto(name, backend, batch_size, threads, runs, precision):
+        calls.append((backend, precision))
+        if backend == "auto":
+            return 0.001, "openvino", "int8"
+        return 0.001, backend, precision
 
     monkeypatch.setattr(pick_module, "_measure", resolves_auto)
-    code, out = pick(capsys, "--latency-ms", "1e6")
+    code, out = pick(capsys, "--latency-ms", "1e6", "--precision", "auto")
     assert code == 0
-    assert calls == ["auto"] + ["onnxruntime"] * 7
-    assert "backend onnxruntime" in out
+    assert calls == [("auto", "auto")] + [("openvino", "int8")] * 7
+    assert "backend openvino, precision int8" in out
 
 
 @pytest.mark.parametrize(
@@ -157,6 +159,6 @@ def test_real_run_times_b0_and_stops_at_the_time_limit(capsys):
     row = re.search(r"^efficientnet_b0\s+77\.1\s+([\d.]+)\s+([\d.]+)\s+yes$", out, re.M)
     assert row, out
     ms, ips = float(row[1]), float(row[2])
-    assert ms > 0 and ips == pytest.approx(1000 / ms, rel=0.01)  # batch 1
+    assert ms > 0 and ips == pytest.approx(1000 / ms, rel=0.01, abs=0.05)  # batch 1, 1 decimal
     assert "stopped: time limit of 0 s reached after efficientnet_b0" in out
     assert "recommended: efficientnet_b0 (paper top-1 77.1%" in out

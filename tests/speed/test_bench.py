@@ -11,6 +11,7 @@ import torch
 from effnet.speed import bench as bench_module
 from effnet.speed import timing
 from effnet.speed.bench import BenchResult, bench, format_results
+from effnet.speed.cpu import cpu_info
 
 
 def result(**overrides) -> BenchResult:
@@ -66,7 +67,7 @@ def test_auto_reports_the_backend_it_resolved_to_and_probes_that_one(monkeypatch
 
     monkeypatch.setattr(bench_module, "peak_memory", fake_peak_memory)
     r = bench("efficientnet_b0", "auto", 2, 1, 32, runs=1, warmup=0, memory=True)
-    assert r.backend in r.picked and r.backend == max(r.picked, key=r.picked.get)
+    assert f"{r.backend} fp32" == max(r.picked, key=r.picked.get) and r.precision == "fp32"
     assert probed == [("efficientnet_b0", r.backend, 2, 1, 32)]
     assert (r.build_memory_mb, r.run_memory_mb, r.memory_method) == (100.0, 20.0, "VmHWM")
 
@@ -86,16 +87,19 @@ def test_bad_arguments_are_refused(kwargs, message):
         bench("efficientnet_b0", **kwargs)
 
 
-def test_throughput_table_has_one_row_per_result():
-    text = format_results([result(), result(backend="onnxruntime", times_s=[0.05])])
-    lines = text.splitlines()
+def test_throughput_table_has_one_row_per_result_under_the_cpu_header():
+    int8 = result(backend="onnxruntime", times_s=[0.05], precision="int8")
+    text = format_results([result(), int8])
+    header, *lines = text.splitlines()
+    assert header == cpu_info().header()
     assert lines[0].split() == [
-        "model", "backend", "batch", "threads", "res", "ms/batch", "std", "img/s",
+        "model", "backend", "precision", "batch", "threads", "res", "ms/batch", "std", "img/s",
     ]  # fmt: skip
     assert lines[1] == "-" * len(lines[0])
     assert lines[2].split() == [
         "efficientnet_b0",
         "eager",
+        "fp32",
         "4",
         "2",
         "224",
@@ -103,20 +107,27 @@ def test_throughput_table_has_one_row_per_result():
         "100.0",
         "20.0",
     ]
-    assert lines[3].split()[1] == "onnxruntime" and lines[3].split()[-1] == "80.0"
+    assert lines[3].split()[1:3] == ["onnxruntime", "int8"] and lines[3].split()[-1] == "80.0"
     assert len(lines) == 4  # no picked or memory lines unless there is something to say
+
+
+def test_reduced_precision_is_timed_at_that_precision():
+    r = bench("efficientnet_b0", "eager", 2, 1, 32, runs=1, warmup=0, precision="fp32")
+    assert r.precision == "fp32" and r.to_dict()["precision"] == "fp32"
+    with pytest.raises(ValueError, match="'plain' is the fp32 model as built, not int8"):
+        bench("efficientnet_b0", "plain", 2, 1, 32, runs=1, precision="int8")
 
 
 def test_table_names_autos_choice_and_memory_columns():
     auto = result(picked={"onnxruntime": 80.0, "eager": 20.0}, backend="onnxruntime")
     mem = result(build_memory_mb=123.4, run_memory_mb=45.6, memory_method="VmHWM")
     text = format_results([auto, mem])
-    lines = text.splitlines()
+    lines = text.splitlines()[1:]
     assert lines[0].endswith("build MB  run MB")
     assert lines[3].split()[-2:] == ["123", "46"]
     assert lines[2].split()[-2:] == ["0", "0"]  # not measured for that row
     assert (
-        "auto picked onnxruntime for efficientnet_b0 (onnxruntime 80.0 img/s, eager 20.0 img/s)"
-        in text
+        "auto picked onnxruntime fp32 for efficientnet_b0 (onnxruntime 80.0 img/s, "
+        "eager 20.0 img/s)" in text
     )
     assert re.search(r"^memory: peak resident-set growth .* \(VmHWM\)$", text, re.M)

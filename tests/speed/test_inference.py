@@ -1,9 +1,10 @@
-"""The fast path: same logits as eager on every backend (issue 7, acceptance 1).
+"""The fast path: same logits as eager on every backend (issue 7, acceptance 1), and the choice of
+backend and precision (issue 13; reduced-precision fidelity is tests/speed/test_fidelity.py).
 
-B0 and B2 run on eager and ONNX Runtime in the default run. torch.compile takes one to two minutes
-per EfficientNet on a 2-core CPU (inductor compiles C++ for every fused kernel), so the default run
-covers it with a two-stage network holding every layer kind of B0 (stem, MBConv1, MBConv6 with SE
-and skip, head, classifier); B0 and B2 through compile are in the slow run.
+B0 and B2 run on eager, ONNX Runtime and OpenVINO in the default run. torch.compile takes one to
+two minutes per EfficientNet on a 2-core CPU (inductor compiles C++ for every fused kernel), so the
+default run covers it with a two-stage network holding every layer kind of B0 (stem, MBConv1,
+MBConv6 with SE and skip, head, classifier); B0 and B2 through compile are in the slow run.
 """
 
 import dataclasses
@@ -16,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import effnet
-from effnet.speed import timing
+from effnet.speed import inference, timing
+from effnet.speed.cpu import CpuInfo, cpu_info, parse_cpuinfo
 from effnet.speed.fuse import count_batchnorms
 from effnet.speed.inference import (
     available_backends,
@@ -24,6 +26,7 @@ from effnet.speed.inference import (
     optimize_for_inference,
 )
 from tests.photo_inputs import photos, with_statistics
+from tests.speed.test_cpu import SAPPHIRE
 
 FAST_BACKENDS = [b for b in available_backends() if b != "compile"]
 
@@ -53,9 +56,11 @@ def test_fast_path_logits_equal_eager(name, size, backend):
     assert count_batchnorms(model) == bns and not model.training  # the input model is untouched
 
 
-def test_onnxruntime_is_among_the_backends():
-    # It is a declared dependency of the fast path; a silently missing one would skip its checks.
-    assert available_backends()[:1] == ["eager"] and "onnxruntime" in available_backends()
+def test_onnxruntime_and_openvino_are_among_the_backends():
+    # Declared dependencies of the fast path (the export and openvino extras, both in dev); a
+    # silently missing one would skip its checks.
+    backends = available_backends()
+    assert backends[:1] == ["eager"] and {"onnxruntime", "openvino"} <= set(backends)
 
 
 def test_onnxruntime_follows_a_new_image_size_with_tf_same_padding():
@@ -95,11 +100,58 @@ def test_auto_measures_the_candidates_and_keeps_the_fastest(capsys):
     images = photos(64)
     model = with_statistics(effnet.create_model("efficientnet_b0"), images)
     fast = optimize_for_inference(model, "auto", batch_size=3, resolution=64)
-    assert set(fast.measurements) == set(FAST_BACKENDS)
-    assert fast.backend == max(fast.measurements, key=fast.measurements.get)
-    assert f"picked {fast.backend} at batch 3" in capsys.readouterr().err
+    assert set(fast.measurements) == {f"{b} fp32" for b in FAST_BACKENDS}
+    assert f"{fast.backend} fp32" == max(fast.measurements, key=fast.measurements.get)
+    assert fast.precision == "fp32"
+    err = capsys.readouterr().err
+    assert f"picked {fast.backend} fp32: fastest at batch 3 of 3 timed" in err
     with torch.no_grad():
         torch.testing.assert_close(fast(images), model(images), atol=1e-4, rtol=0)
+
+
+def test_auto_precision_times_every_allowed_pair_at_the_examples_batch(capsys):
+    images = photos(48)
+    model = with_statistics(effnet.create_model("efficientnet_b0", num_classes=10), images)
+    fast = optimize_for_inference(model, "auto", "auto", images, candidates=["openvino", "eager"])
+    native = cpu_info().precisions
+    expected = {f"openvino {p}" for p in native if p != "int8"}
+    expected |= {f"eager {p}" for p in native if p in ("fp32", "bf16")}
+    assert set(fast.measurements) == expected
+    assert f"{fast.backend} {fast.precision}" == max(fast.measurements, key=fast.measurements.get)
+    assert "fastest at batch 3" in fast.reason
+    if cpu_info().supports("int8"):
+        assert "int8 left out: no calibration images given" in fast.reason
+    assert fast.reason in capsys.readouterr().err
+    assert repr(fast).count(f"precision={fast.precision!r}") == 1
+
+
+AVX2_ONLY = CpuInfo("AMD EPYC 7B12", frozenset({"avx2", "fma"}), 2)
+
+
+def test_reduced_precision_needs_the_units_and_the_callers_consent(monkeypatch):
+    model = effnet.create_model("efficientnet_b0")
+    # fp32 unless asked: precision defaults to fp32 whatever the CPU has.
+    assert optimize_for_inference(model, "eager", resolution=32).precision == "fp32"
+    monkeypatch.setattr(inference, "cpu_info", lambda: AVX2_ONLY)
+    with pytest.raises(ValueError, match="has no bf16 units"):
+        optimize_for_inference(model, "openvino", "bf16", resolution=32)
+    with pytest.raises(ValueError, match="has no int8 units"):
+        optimize_for_inference(model, "openvino", "int8", resolution=32)
+    allowed, notes = inference.allowed_precisions("auto", torch.zeros(1, 3, 32, 32))
+    assert allowed == ["fp32"] and notes == [
+        "bf16 left out: no bf16 units on this CPU (AVX2 only)",
+        "int8 left out: no int8 units on this CPU (AVX2 only)",
+    ]
+
+
+def test_precisions_a_backend_does_not_run_are_refused():
+    model = effnet.create_model("efficientnet_b0")
+    with pytest.raises(ValueError, match="int8 needs calibration images"):
+        inference.allowed_precisions("int8", None, parse_cpuinfo(SAPPHIRE))
+    with pytest.raises(ValueError, match="the compile backend runs fp32, not"):
+        optimize_for_inference(model, "compile", "int8", calibration=torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        optimize_for_inference(model, "eager", "fp16")
 
 
 def test_optimized_model_refuses_training_and_unknown_backends():
@@ -109,6 +161,8 @@ def test_optimized_model_refuses_training_and_unknown_backends():
         fast.train()
     with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
         optimize_for_inference(model, "tensorrt")
+    with pytest.raises(ValueError, match="batch_size 2 disagrees with the example's 3"):
+        optimize_for_inference(model, "eager", example=torch.zeros(3, 3, 32, 32), batch_size=2)
 
 
 def test_missing_onnxruntime_is_a_clear_error(monkeypatch):

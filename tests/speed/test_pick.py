@@ -13,9 +13,9 @@ from effnet.speed.pick import CANDIDATES, Pick, Timing, pick
 PAPER_TOP1 = (77.1, 79.1, 80.1, 81.6, 82.9, 83.6, 84.0, 84.3)
 
 
-def doubling(name, backend, batch_size, threads, runs):
+def doubling(name, backend, batch_size, threads, runs, precision):
     """B_i takes 10 ms * 2**i per batch."""
-    return 0.010 * 2 ** int(name[-1]), backend
+    return 0.010 * 2 ** int(name[-1]), backend, precision
 
 
 def test_candidates_are_the_variants_with_a_paper_top1_cheapest_first():
@@ -42,26 +42,27 @@ def test_throughput_budget_defaults_to_batch_32():
 def test_auto_is_resolved_on_the_first_variant_and_kept():
     seen = []
 
-    def resolves(name, backend, batch_size, threads, runs):
-        seen.append(backend)
-        return 0.001, "onnxruntime"
+    def resolves(name, backend, batch_size, threads, runs, precision):
+        seen.append((backend, precision))
+        return 0.001, "openvino", "bf16"
 
-    result = pick(latency_ms=1e6, backend="auto", measure=resolves)
-    assert seen == ["auto"] + ["onnxruntime"] * 7
-    assert result.backend == "onnxruntime"
+    result = pick(latency_ms=1e6, backend="auto", precision="auto", measure=resolves)
+    assert seen == [("auto", "auto")] + [("openvino", "bf16")] * 7
+    assert (result.backend, result.precision) == ("openvino", "bf16")
+    assert "top-1 is the paper's fp32 figure" in result.format()
 
 
 def test_the_default_measurement_is_benchs_mean_after_one_warmup(monkeypatch):
     calls = []
 
-    def fake_bench(name, backend, batch_size, threads, runs, warmup):
-        calls.append((name, backend, batch_size, threads, runs, warmup))
+    def fake_bench(name, backend, batch_size, threads, runs, warmup, precision):
+        calls.append((name, backend, batch_size, threads, runs, warmup, precision))
         return BenchResult(name, "eager", batch_size, threads, 224, 1, [0.01, 0.03])
 
     monkeypatch.setattr(pick_module, "bench", fake_bench)
     monkeypatch.setattr(pick_module, "time", types.SimpleNamespace(monotonic=lambda: 0.0))
     result = pick(latency_ms=25, backend="auto", threads=1, runs=2)
-    assert calls[0] == ("efficientnet_b0", "auto", 1, 1, 2, 1)
+    assert calls[0] == ("efficientnet_b0", "auto", 1, 1, 2, 1, "fp32")
     assert [c[1] for c in calls[1:]] == ["eager"] * 7  # what bench reported it resolved to
     assert result.timings[0].latency_ms == pytest.approx(20.0)  # the mean of the runs
     assert result.best.model == "efficientnet_b7"
@@ -74,7 +75,9 @@ def test_report_names_the_choice_or_the_fastest_miss():
     ]
     text = Pick("15 ms per batch", "eager", 1, 2, timings, "why").format()
     lines = text.splitlines()
-    assert lines[0] == "budget: 15 ms per batch (backend eager, batch 1, 2 thread(s))"
+    assert lines[0] == (
+        "budget: 15 ms per batch (backend eager, precision fp32, batch 1, 2 thread(s))"
+    )
     assert lines[3].split() == ["efficientnet_b0", "77.1", "10.0", "100.0", "yes"]
     assert lines[4].split()[-1] == "no"
     assert lines[5] == "stopped: why"

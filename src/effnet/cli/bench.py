@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         **example_help(
             "effnet bench --table4                       # the full Table 4 run (minutes)\n"
             "effnet bench --table4 --models b1 resnet152 --runs 5\n"
-            "effnet bench efficientnet_b0 --batch-size 32 --threads 2 --backend all --memory\n"
+            "effnet bench efficientnet_b0 --batch-size 32 --threads 2 --backend all\n"
+            "effnet bench efficientnet_b0 --backend openvino --precision bf16 --batch-size 32\n"
             "effnet bench efficientnet_b0 --backend onnxruntime --json b0.json"
         ),
     )
@@ -43,8 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backend",
         choices=(*BENCH_BACKENDS, "all"),
-        help="plain: the model as built; eager/compile/onnxruntime: the fast path on that backend; "
-        "auto: the fastest measured (default: plain for --table4, auto otherwise)",
+        help="plain: the model as built; eager/compile/onnxruntime/openvino: the fast path on "
+        "that backend; auto: the fastest measured (default: plain for --table4, auto otherwise)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "int8", "auto", "all"),
+        help="fp32; bf16 / int8 where this CPU has the units (int8 calibrated on random images: "
+        "speed only, see 'effnet quantize' for accuracy); auto: the fastest allowed; all: every "
+        "precision side by side (default: all with --backend all, fp32 otherwise)",
     )
     p.add_argument("--memory", action="store_true", help="also peak memory (one subprocess each)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
@@ -53,8 +61,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..speed.bench import bench, format_results
-    from ..speed.inference import available_backends
-    from ..speed.table4 import table4
 
     if args.runs < 1:
         raise ValueError(f"--runs must be at least 1, got {args.runs}")
@@ -63,19 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be positive, got {args.threads}")
     if args.table4:
-        if args.batch_size != 1:
-            raise ValueError("--table4 times batch 1 (the paper's protocol); drop --batch-size")
-        if args.models:
-            raise ValueError("use --models to restrict --table4, not positional names")
-        report = table4(
-            args.table4_models,
-            runs=args.runs,
-            warmup=args.warmup,
-            resolution=args.resolution,
-            backend=args.backend or "plain",
-            threads=args.threads or 1,
-            memory=args.memory,
-        )
+        report = run_table4(args)
         print(report.format())
         payload = report.to_dict()
     else:
@@ -83,9 +77,6 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("name the models to time (e.g. efficientnet_b0), or pass --table4")
         if args.table4_models:
             raise ValueError("--models restricts --table4; list models positionally otherwise")
-        backends = (
-            ["plain", *available_backends()] if args.backend == "all" else [args.backend or "auto"]
-        )
         results = [
             bench(
                 name,
@@ -96,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
                 args.runs,
                 args.warmup,
                 args.memory,
+                precision,
             )
             for name in args.models
-            for backend in backends
+            for backend, precision in engine_rows(args.backend, args.precision)
         ]
         print(format_results(results))
         payload = {"protocol": "throughput", "results": [r.to_dict() for r in results]}
@@ -107,3 +99,40 @@ def run(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(payload, indent=2))
         print(f"wrote {args.json}")
     return 0
+
+
+def engine_rows(backend: str | None, precision: str | None) -> list[tuple[str, str]]:
+    """The (backend, precision) rows to time: ``all`` expands to what runs on this machine."""
+    from ..speed.cpu import cpu_info
+    from ..speed.inference import BACKEND_PRECISIONS, engine_precisions
+
+    if backend == "all":
+        wanted = precision or "all"
+        pairs = [(b, p) for b, p in engine_precisions() if wanted in ("all", p)]
+        return [("plain", "fp32"), *pairs] if wanted in ("all", "fp32") else pairs
+    backend = backend or "auto"
+    if precision != "all":
+        return [(backend, precision or "fp32")]
+    native = [p for p in BACKEND_PRECISIONS.get(backend, ("fp32",)) if cpu_info().supports(p)]
+    return [(backend, p) for p in (native if backend not in ("plain", "auto") else ["fp32"])]
+
+
+def run_table4(args: argparse.Namespace):
+    """The paper's latency protocol, after checking the options that do not apply to it."""
+    from ..speed.table4 import table4
+
+    if args.precision not in (None, "fp32"):
+        raise ValueError("--table4 is the paper's fp32 protocol; drop --precision")
+    if args.batch_size != 1:
+        raise ValueError("--table4 times batch 1 (the paper's protocol); drop --batch-size")
+    if args.models:
+        raise ValueError("use --models to restrict --table4, not positional names")
+    return table4(
+        args.table4_models,
+        runs=args.runs,
+        warmup=args.warmup,
+        resolution=args.resolution,
+        backend=args.backend or "plain",
+        threads=args.threads or 1,
+        memory=args.memory,
+    )

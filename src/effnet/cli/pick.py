@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         **example_help(
             "effnet pick --latency-ms 50\n"
             "effnet pick --throughput 100 --batch-size 32 --threads 2\n"
-            "effnet pick --latency-ms 200 --backend eager --time-limit 60"
+            "effnet pick --latency-ms 200 --backend eager --time-limit 60\n"
+            "effnet pick --throughput 200 --batch-size 32 --precision auto"
         ),
     )
     budget = p.add_mutually_exclusive_group(required=True)
@@ -30,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
     p.add_argument("--backend", choices=BENCH_BACKENDS, default="auto")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "int8", "auto"),
+        default="fp32",
+        help="bf16 / int8 where this CPU has the units; auto: the fastest of those (default fp32)",
+    )
     p.add_argument("--runs", type=int, default=5, help="timed runs per variant")
     p.add_argument(
         "--time-limit",
@@ -55,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         runs=args.runs,
         time_limit_s=args.time_limit,
+        precision=args.precision,
     )
     print(result.format())
     return 0 if result.best is not None else 1

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from .build import build_model, prepare
+from .cpu import cpu_info
 from .memory import peak_memory
 from .timing import time_runs, torch_threads
 
@@ -40,6 +41,7 @@ class BenchResult:
     run_memory_mb: float | None = None
     memory_method: str | None = None
     picked: dict[str, float] = field(default_factory=dict)
+    precision: str = "fp32"
 
     @property
     def mean_s(self) -> float:
@@ -81,8 +83,9 @@ def bench(
     runs: int = 20,
     warmup: int = 2,
     memory: bool = False,
+    precision: str = "fp32",
 ) -> BenchResult:
-    """Time ``name`` on ``backend`` at ``batch_size`` with ``threads`` intra-op threads."""
+    """Time ``name`` on ``backend`` at ``precision`` and ``batch_size`` with ``threads`` threads."""
     if batch_size < 1:
         raise ValueError(f"batch size must be positive, got {batch_size}")
     if threads is not None and threads < 0:
@@ -94,7 +97,7 @@ def bench(
         model, default_res = build_model(name)
         res = resolution or default_res
         params = sum(p.numel() for p in model.parameters())
-        fn = prepare(model, backend, batch_size, res, threads)
+        fn = prepare(model, backend, batch_size, res, threads, precision)
         x = torch.randn(batch_size, 3, res, res)
         with torch.no_grad():
             times = time_runs(lambda: fn(x), runs, warmup)
@@ -107,7 +110,10 @@ def bench(
         params,
         times,
         picked=dict(getattr(fn, "measurements", {})),
+        precision=getattr(fn, "precision", precision),
     )
+    if memory and result.precision != "fp32":
+        raise ValueError("--memory measures fp32 backends; drop it for bf16 / int8")
     if memory:
         # The backend "auto" resolved to, so the probe measures what was timed rather than timing
         # the candidates again (and possibly picking another one).
@@ -118,18 +124,19 @@ def bench(
 
 
 def format_results(results: Sequence[BenchResult]) -> str:
-    """The throughput table: one row per model and backend."""
+    """The throughput table: one row per model, backend and precision, under the CPU's header."""
     memory = any(r.build_memory_mb is not None for r in results)
     head = (
-        f"{'model':<26}{'backend':>12}{'batch':>6}{'threads':>8}{'res':>5}"
+        f"{'model':<26}{'backend':>12}{'precision':>10}{'batch':>6}{'threads':>8}{'res':>5}"
         f"{'ms/batch':>11}{'std':>8}{'img/s':>9}"
     )
     if memory:
         head += f"{'build MB':>10}{'run MB':>8}"
-    lines = [head, "-" * len(head)]
+    lines = [cpu_info().header(), head, "-" * len(head)]
     for r in results:
         line = (
-            f"{r.model:<26}{r.backend:>12}{r.batch_size:>6}{r.threads:>8}{r.resolution:>5}"
+            f"{r.model:<26}{r.backend:>12}{r.precision:>10}{r.batch_size:>6}{r.threads:>8}"
+            f"{r.resolution:>5}"
             f"{r.mean_s * 1e3:>11.1f}{r.std_s * 1e3:>8.1f}{r.images_per_s:>9.1f}"
         )
         if memory:
@@ -138,7 +145,7 @@ def format_results(results: Sequence[BenchResult]) -> str:
     picked = [r for r in results if r.picked]
     for r in picked:
         table = ", ".join(f"{k} {v:.1f} img/s" for k, v in r.picked.items())
-        lines.append(f"auto picked {r.backend} for {r.model} ({table})")
+        lines.append(f"auto picked {r.backend} {r.precision} for {r.model} ({table})")
     if memory:
         methods = sorted({r.memory_method for r in results if r.memory_method})
         lines.append(

@@ -45,17 +45,36 @@ def build_model(name: str) -> tuple[nn.Module, int]:
 
 
 def prepare(
-    model: nn.Module, backend: str, batch_size: int, resolution: int, threads: int
+    model: nn.Module,
+    backend: str,
+    batch_size: int,
+    resolution: int,
+    threads: int,
+    precision: str = "fp32",
 ) -> Callable[[torch.Tensor], Any]:
-    """The callable to time for ``backend``; "plain" is the untouched eval-mode model."""
+    """The callable to time for ``backend`` at ``precision``; "plain" is the untouched eval-mode
+    model (fp32). int8 is calibrated on random images: speed does not depend on the calibration,
+    accuracy does (:mod:`effnet.speed.fidelity` measures that on real images)."""
     if backend == "plain":
+        if precision != "fp32":
+            raise ValueError(f"'plain' is the fp32 model as built, not {precision}")
         for p in model.parameters():
             p.requires_grad_(False)
         return model.eval()
     if backend not in BENCH_BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {BENCH_BACKENDS}")
+    calibration = None
+    if precision in ("int8", "auto"):
+        calibration = torch.randn(8, getattr(model, "in_chans", 3), resolution, resolution)
     return optimize_for_inference(
-        model, backend, batch_size=batch_size, resolution=resolution, threads=threads, verbose=False
+        model,
+        backend,
+        precision,
+        calibration=calibration,
+        batch_size=batch_size,
+        resolution=resolution,
+        threads=threads,
+        verbose=False,
     )
 
 

@@ -1,50 +1,68 @@
-"""The fast inference path: fold batch norm, go channels_last, then run on the quickest backend.
+"""The fast inference path: fold batch norm, go channels_last, then run on the quickest backend at
+the lowest precision the caller allows and the CPU computes natively.
 
 EfficientNet's depthwise convs and squeeze-excitation gates are memory-bound, so on a CPU eager
-PyTorch spends much of its time moving activations rather than multiplying. Three backends are
-offered, each returning the same logits as the eager model:
+PyTorch spends much of its time moving activations rather than multiplying. Four backends
+(:mod:`effnet.speed.runners`, :mod:`effnet.speed.openvino_runner`) and three precisions:
 
-- ``"eager"``: the folded, channels_last torch module under ``no_grad``;
-- ``"compile"``: the same module through ``torch.compile`` (inductor, weights frozen as constants);
-- ``"onnxruntime"``: the folded model exported to ONNX and run by an ONNX Runtime session with all
-  graph optimisations (its blocked NCHWc conv layout fuses SiLU into the convs).
+=============  =================  ==========================================================
+backend        precisions         what runs
+=============  =================  ==========================================================
+eager          fp32, bf16         the folded, channels_last torch module under ``no_grad``
+compile        fp32               the same module through ``torch.compile`` (inductor, frozen)
+onnxruntime    fp32, int8         ONNX Runtime, all graph optimisations; int8: static QDQ
+openvino       fp32, bf16, int8   OpenVINO's CPU plugin, precision hint always explicit;
+                                  int8: NNCF post-training quantization
+=============  =================  ==========================================================
 
-``"auto"`` times the candidates on this machine at the batch size the caller will use and keeps the
-fastest; measured on a 2-core AVX2 CPU, ONNX Runtime was about 2x torch.compile and 3-4x eager at
-batch 32 (benchmarks/RESULTS.md), but the ranking is a property of the machine, so it is measured
-rather than assumed.
+fp32 backends return the eager model's logits (to 1e-4); reduced precisions are checked by
+:mod:`effnet.speed.fidelity` (top-1 agreement with fp32, accuracy on a labelled set).
+
+``backend="auto"`` / ``precision="auto"`` time every available backend at every allowed precision
+at the caller's batch size (``example``'s) and keep the fastest. A reduced precision is allowed only
+where the CPU has units for it (:mod:`effnet.speed.cpu`: AVX-512 BF16 / AMX for bf16, VNNI for
+int8), only when the caller says ``precision="auto"`` or names it, and int8 only with calibration
+images. The ranking is a property of the machine, so it is measured rather than assumed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import shutil
 import sys
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from .cpu import PRECISIONS, CpuInfo, cpu_info
 from .fuse import fold_batchnorm
+from .openvino_runner import INSTALL_HINT, OpenVinoRunner
+from .quantize import Calibration
+from .runners import CompiledRunner, EagerRunner, OnnxRuntimeRunner
 from .timing import time_runs
 
-BACKENDS = ("eager", "compile", "onnxruntime")
+BACKENDS = ("eager", "compile", "onnxruntime", "openvino")
+#: The precisions each backend runs.
+BACKEND_PRECISIONS = {
+    "eager": ("fp32", "bf16"),
+    "compile": ("fp32",),
+    "onnxruntime": ("fp32", "int8"),
+    "openvino": ("fp32", "bf16", "int8"),
+}
 #: What ``backend="auto"`` tries unless told otherwise. torch.compile is left out because building
 #: it takes one to two minutes per model on a small CPU and it measured slower than ONNX Runtime
 #: there; pass ``candidates=BACKENDS`` to include it.
-AUTO_CANDIDATES = ("onnxruntime", "eager")
+AUTO_CANDIDATES = ("openvino", "onnxruntime", "eager")
 
 
 def backend_available(backend: str) -> bool:
-    """Whether ``backend`` can run here (ONNX Runtime installed; a C++ compiler for inductor)."""
+    """Whether ``backend`` can run here (its package installed; a C++ compiler for inductor)."""
     if backend == "eager":
         return True
-    if backend == "onnxruntime":
-        return importlib.util.find_spec("onnxruntime") is not None
+    if backend in ("onnxruntime", "openvino"):
+        return importlib.util.find_spec(backend) is not None
     if backend == "compile":
         return any(shutil.which(cc) for cc in ("c++", "g++", "clang++"))
     raise ValueError(f"unknown backend {backend!r}; expected one of {(*BACKENDS, 'auto')}")
@@ -55,140 +73,21 @@ def available_backends() -> list[str]:
     return [b for b in BACKENDS if backend_available(b)]
 
 
-def _import_onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ImportError(
-            "the 'onnxruntime' backend needs the onnxruntime package: pip install onnxruntime "
-            "(or use backend='eager')"
-        ) from None
-    return onnxruntime
-
-
-# --------------------------------------------------------------------------------------------------
-# backends: each turns a folded, eval-mode, channels_last module into a callable on torch tensors
-
-
-class _EagerRunner:
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module
-
-    def __call__(self, x: torch.Tensor) -> Any:
-        with torch.no_grad():
-            return self.module(x.contiguous(memory_format=torch.channels_last))
-
-
-class _CompiledRunner(_EagerRunner):
-    """torch.compile with inductor's freezing: weights become constants it can pre-pack and fold.
-
-    ``options`` patches inductor's config for this compile only, so the caller's other compiles
-    are unaffected.
-    """
-
-    def __init__(self, module: nn.Module, max_autotune: bool = False) -> None:
-        options = {"freezing": True}
-        if max_autotune:
-            options["max_autotune"] = True
-        super().__init__(torch.compile(module, options=options))
-
-
-class _OnnxRuntimeRunner:
-    """An ONNX Runtime session per input size, fed and read as torch tensors.
-
-    Exported with a dynamic batch axis; spatial size is fixed per export because TF "SAME" padding
-    is computed from it, so a new image size triggers one more export (cached).
-    """
-
-    def __init__(
-        self, module: nn.Module, threads: int, exporter: str = "torchscript", opset: int = 17
-    ) -> None:
-        if exporter not in ("torchscript", "dynamo"):
-            raise ValueError(f"unknown exporter {exporter!r}; expected 'torchscript' or 'dynamo'")
-        self.ort = _import_onnxruntime()
-        self.module = module
-        self.threads = threads
-        self.exporter = exporter
-        self.opset = opset
-        self.sessions: dict[tuple[int, ...], Any] = {}
-        self._tensor_output = True
-
-    def export(self, sample: torch.Tensor) -> bytes:
-        """The ONNX bytes of the module for inputs shaped like ``sample`` (any batch size)."""
-        # Export on the contiguous (NCHW) module: ONNX has no memory format, and ONNX Runtime picks
-        # its own blocked layout for the convs.
-        module = self.module.to(memory_format=torch.contiguous_format)
-        sample = sample.contiguous()
-        with warnings.catch_warnings():
-            # The model's input check compares shapes in Python, which the tracer notes; and the
-            # TorchScript-based exporter announces its deprecation. Neither changes the graph.
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            if self.exporter == "torchscript":
-                # Five times faster to export than the dynamo exporter here (4 s vs 20 s for B0)
-                # and the sessions it yields run equally fast.
-                buf = io.BytesIO()
-                torch.onnx.export(
-                    module,
-                    (sample,),
-                    buf,
-                    dynamo=False,
-                    opset_version=self.opset,
-                    input_names=["images"],
-                    output_names=["logits"],
-                    dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
-                )
-                data = buf.getvalue()
-            else:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    program = torch.onnx.export(
-                        module,
-                        (sample,),
-                        dynamo=True,
-                        opset_version=max(self.opset, 18),
-                        input_names=["images"],
-                        dynamic_shapes=({0: torch.export.Dim("batch")},),
-                    )
-                data = program.model_proto.SerializeToString()
-        self.module.to(memory_format=torch.channels_last)
-        return data
-
-    def session_for(self, x: torch.Tensor):
-        key = tuple(x.shape[1:])
-        if key not in self.sessions:
-            with torch.no_grad():
-                self._tensor_output = isinstance(self.module(x[:1].contiguous()), torch.Tensor)
-            options = self.ort.SessionOptions()
-            options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
-            self.sessions[key] = self.ort.InferenceSession(
-                self.export(x[:1]), options, providers=["CPUExecutionProvider"]
-            )
-        return self.sessions[key]
-
-    def __call__(self, x: torch.Tensor) -> Any:
-        if x.device.type != "cpu":
-            raise ValueError(f"the onnxruntime backend runs on CPU tensors, got {x.device}")
-        x = x.detach().to(torch.float32).contiguous()
-        session = self.session_for(x)
-        outputs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-        tensors = [torch.from_numpy(o) for o in outputs]
-        return tensors[0] if self._tensor_output else tensors
-
-
-# --------------------------------------------------------------------------------------------------
+def engine_precisions(cpu: CpuInfo | None = None) -> list[tuple[str, str]]:
+    """Every (backend, precision) pair that can run here: installed, and native on this CPU."""
+    cpu = cpu or cpu_info()
+    return [(b, p) for b in available_backends() for p in BACKEND_PRECISIONS[b] if cpu.supports(p)]
 
 
 class OptimizedModel(nn.Module):
     """What :func:`optimize_for_inference` returns: call it like the model it came from.
 
     Attributes:
-        backend: the backend in use ("eager", "compile" or "onnxruntime").
-        measurements: images/s of each backend timed by ``backend="auto"`` (empty otherwise).
-        module: the folded, channels_last torch module behind it (also what ONNX was exported from).
+        backend: the backend in use ("eager", "compile", "onnxruntime" or "openvino").
+        precision: the precision it computes in ("fp32", "bf16" or "int8").
+        measurements: images/s of each "backend precision" timed by "auto" (empty otherwise).
+        reason: why this backend and precision (what "auto" compared, what it left out and why).
+        module: the folded, channels_last fp32 torch module behind it (what was exported).
     """
 
     def __init__(
@@ -197,12 +96,16 @@ class OptimizedModel(nn.Module):
         runner: Callable[[torch.Tensor], Any],
         backend: str,
         measurements: dict[str, float] | None = None,
+        precision: str = "fp32",
+        reason: str = "",
     ) -> None:
         super().__init__()
         self.module = module
         self.runner = runner
         self.backend = backend
+        self.precision = precision
         self.measurements = dict(measurements or {})
+        self.reason = reason or f"{backend} {precision} asked for"
 
     def forward(self, x: torch.Tensor) -> Any:
         return self.runner(x)
@@ -213,7 +116,7 @@ class OptimizedModel(nn.Module):
         return super().train(False)
 
     def extra_repr(self) -> str:
-        return f"backend={self.backend!r}"
+        return f"backend={self.backend!r}, precision={self.precision!r}"
 
 
 def _input_shape(model: nn.Module, resolution: int | None) -> tuple[int, int, int]:
@@ -222,16 +125,32 @@ def _input_shape(model: nn.Module, resolution: int | None) -> tuple[int, int, in
     return (getattr(model, "in_chans", 3), res, res)
 
 
-def _build(backend: str, module: nn.Module, threads: int, **options: Any):
+def _build(
+    backend: str,
+    module: nn.Module,
+    threads: int,
+    precision: str = "fp32",
+    calibration: Calibration | None = None,
+    **options: Any,
+):
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {(*BACKENDS, 'auto')}")
+    if precision not in BACKEND_PRECISIONS[backend]:
+        raise ValueError(
+            f"the {backend} backend runs {', '.join(BACKEND_PRECISIONS[backend])}, not {precision}"
+        )
     if backend == "eager":
-        return _EagerRunner(module)
+        return EagerRunner(module, precision)
     if backend == "compile":
         if not backend_available("compile"):
             raise RuntimeError("the 'compile' backend needs a C++ compiler (c++/g++) on PATH")
-        return _CompiledRunner(module, max_autotune=options.get("max_autotune", False))
+        return CompiledRunner(module, max_autotune=options.get("max_autotune", False))
     if backend == "onnxruntime":
-        return _OnnxRuntimeRunner(module, threads, exporter=options.get("exporter", "torchscript"))
-    raise ValueError(f"unknown backend {backend!r}; expected one of {(*BACKENDS, 'auto')}")
+        exporter = options.get("exporter", "torchscript")
+        return OnnxRuntimeRunner(
+            module, threads, exporter, precision=precision, calibration=calibration
+        )
+    return OpenVinoRunner(module, threads, precision, calibration)
 
 
 def images_per_second(
@@ -247,10 +166,80 @@ def images_per_second(
     return x.shape[0] / best
 
 
+def allowed_precisions(
+    precision: str, calibration: Calibration | None, cpu: CpuInfo | None = None
+) -> tuple[list[str], list[str]]:
+    """The precisions to consider for ``precision`` ("auto" or one of them), and notes on what was
+    left out and why. A named reduced precision the CPU has no units for is an error."""
+    cpu = cpu or cpu_info()
+    if precision != "auto":
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"unknown precision {precision!r}; expected auto or one of {PRECISIONS}"
+            )
+        if not cpu.supports(precision):
+            units = "AVX-512 BF16 or AMX" if precision == "bf16" else "VNNI (AVX-512 or AVX)"
+            raise ValueError(
+                f"this CPU ({cpu.model}, {cpu.kind}) has no {precision} units ({units}); "
+                f"{precision} would be emulated and slower than fp32"
+            )
+        if precision == "int8" and calibration is None:
+            raise ValueError("int8 needs calibration images: pass calibration=images or a loader")
+        return [precision], []
+    allowed, notes = ["fp32"], []
+    for p in ("bf16", "int8"):
+        if not cpu.supports(p):
+            notes.append(f"{p} left out: no {p} units on this CPU ({cpu.kind})")
+        elif p == "int8" and calibration is None:
+            notes.append("int8 left out: no calibration images given")
+        else:
+            allowed.append(p)
+    return allowed, notes
+
+
+def _pairs(backend: str, precisions: list[str], candidates: Sequence[str] | None) -> list:
+    if backend != "auto":
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {(*BACKENDS, 'auto')}")
+        if backend in ("onnxruntime", "openvino") and not backend_available(backend):
+            hint = INSTALL_HINT if backend == "openvino" else "pip install onnxruntime"
+            raise ImportError(f"the {backend!r} backend needs the {backend} package: {hint}")
+        names = [backend]
+    else:
+        names = list(candidates or AUTO_CANDIDATES)
+        unknown = [b for b in names if b not in BACKENDS]
+        if unknown:
+            raise ValueError(f"unknown candidate backend(s) {unknown}; expected some of {BACKENDS}")
+        names = [b for b in names if backend_available(b)]
+    pairs = [(b, p) for b in names for p in precisions if p in BACKEND_PRECISIONS[b]]
+    if not pairs:
+        if backend == "auto":
+            raise ValueError(f"no available candidate backend runs {', '.join(precisions)}")
+        runs = ", ".join(BACKEND_PRECISIONS[backend])
+        raise ValueError(f"the {backend} backend runs {runs}, not {', '.join(precisions)}")
+    return pairs
+
+
+def _sample(
+    model: nn.Module, example: torch.Tensor | None, batch_size: int | None, resolution: int | None
+) -> torch.Tensor:
+    if example is not None:
+        if batch_size is not None and batch_size != len(example):
+            raise ValueError(f"batch_size {batch_size} disagrees with the example's {len(example)}")
+        return example.detach().float().cpu()
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return torch.randn(batch_size or 1, *_input_shape(model, resolution))
+
+
 def optimize_for_inference(
     model: nn.Module,
     backend: str = "auto",
-    batch_size: int = 1,
+    precision: str = "fp32",
+    example: torch.Tensor | None = None,
+    *,
+    calibration: Calibration | None = None,
+    batch_size: int | None = None,
     resolution: int | None = None,
     threads: int | None = None,
     candidates: Sequence[str] | None = None,
@@ -259,44 +248,38 @@ def optimize_for_inference(
 ) -> OptimizedModel:
     """A copy of ``model`` made fast for inference; ``model`` itself is left as it was.
 
-    Eval mode, batch norm folded into the convs, channels_last, then ``backend``. The backend is
-    prepared for ``batch_size`` images of ``resolution`` (default: the model's own), which is also
-    the shape ``"auto"`` times the ``candidates`` at. ``threads`` sets ONNX Runtime's intra-op
-    threads (default: ``torch.get_num_threads()``). ``options``: ``exporter="torchscript"|"dynamo"``
-    for ONNX, ``max_autotune=True`` for compile.
+    Eval mode, batch norm folded into the convs, channels_last, then ``backend`` at ``precision``
+    ("fp32", "bf16", "int8", or "auto": the fastest native precision, int8 only when
+    ``calibration`` images are given). The backend is prepared for, and "auto" times at, inputs
+    shaped like ``example`` (or ``batch_size`` images of ``resolution``, default 1 image at the
+    model's own). ``calibration``: images (a tensor, or batches / ``(images, labels)`` pairs) to
+    quantize int8 on, preprocessed like real inputs. ``threads``: intra-op threads of ONNX Runtime
+    and OpenVINO (default ``torch.get_num_threads()``). ``options``: ``exporter`` for ONNX,
+    ``max_autotune=True`` for compile.
     """
-    if backend != "auto" and backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {(*BACKENDS, 'auto')}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    precisions, notes = allowed_precisions(precision, calibration)
+    pairs = _pairs(backend, precisions, candidates)
+    sample = _sample(model, example, batch_size, resolution)
     threads = threads or torch.get_num_threads()
     module = fold_batchnorm(model, strict=False).to(memory_format=torch.channels_last)
     for p in module.parameters():
         p.requires_grad_(False)
-    sample = torch.randn(batch_size, *_input_shape(model, resolution))
 
-    if backend != "auto":
-        runner = _build(backend, module, threads, **options)
-        with torch.no_grad():
-            runner(sample)  # export / compile now, not on the caller's first batch
-        return OptimizedModel(module, runner, backend).eval()
-
-    wanted = list(candidates or AUTO_CANDIDATES)
-    unknown = [b for b in wanted if b not in BACKENDS]
-    if unknown:
-        raise ValueError(f"unknown candidate backend(s) {unknown}; expected some of {BACKENDS}")
-    runners: dict[str, Any] = {}
+    runners: dict[tuple[str, str], Any] = {}
     speed: dict[str, float] = {}
-    for name in wanted:
-        if not backend_available(name):
-            continue
-        runners[name] = _build(name, module, threads, **options)
-        speed[name] = images_per_second(runners[name], sample)
-    best = max(speed, key=speed.__getitem__)
-    if verbose:
-        table = ", ".join(f"{name} {ips:.1f} img/s" for name, ips in speed.items())
-        print(
-            f"optimize_for_inference: picked {best} at batch {batch_size} ({table})",
-            file=sys.stderr,
-        )
-    return OptimizedModel(module, runners[best], best, speed).eval()
+    for b, p in pairs:
+        runners[b, p] = _build(b, module, threads, p, calibration, **options)
+        with torch.no_grad():
+            runners[b, p](sample)  # export / compile / quantize now, not on the first batch
+        if len(pairs) > 1:
+            speed[f"{b} {p}"] = images_per_second(runners[b, p], sample)
+    if len(pairs) == 1:
+        (b, p), reason = pairs[0], f"{pairs[0][0]} {pairs[0][1]} asked for"
+    else:
+        b, p = max(runners, key=lambda k: speed[f"{k[0]} {k[1]}"])
+        table = ", ".join(f"{k} {v:.1f} img/s" for k, v in speed.items())
+        reason = f"fastest at batch {len(sample)} of {len(pairs)} timed ({table})"
+    reason = "; ".join([reason, *notes])
+    if verbose and len(pairs) > 1:
+        print(f"optimize_for_inference: picked {b} {p}: {reason}", file=sys.stderr)
+    return OptimizedModel(module, runners[b, p], b, speed, p, reason).eval()

@@ -41,6 +41,7 @@ class Pick:
     threads: int
     timings: list[Timing]
     stopped: str  # why measuring stopped
+    precision: str = "fp32"
 
     @property
     def best(self) -> Timing | None:
@@ -52,8 +53,8 @@ class Pick:
         """The table ``effnet pick`` prints, ending with the recommendation or the nearest miss."""
         head = f"{'model':<18}{'top-1':>7}{'ms/batch':>11}{'img/s':>9}  fits"
         lines = [
-            f"budget: {self.budget} (backend {self.backend}, batch {self.batch_size}, "
-            f"{self.threads} thread(s))",
+            f"budget: {self.budget} (backend {self.backend}, precision {self.precision}, "
+            f"batch {self.batch_size}, {self.threads} thread(s))",
             head,
             "-" * len(head),
         ]
@@ -63,6 +64,11 @@ class Pick:
                 f"{'yes' if t.fits else 'no'}"
             )
         lines.append(f"stopped: {self.stopped}")
+        if self.precision != "fp32":
+            lines.append(
+                f"top-1 is the paper's fp32 figure; {self.precision} changes it little "
+                "(measure it with 'effnet quantize --eval')"
+            )
         best = self.best
         if best is None:
             fastest = min(self.timings, key=lambda t: t.latency_ms)
@@ -78,16 +84,17 @@ class Pick:
         return "\n".join(lines)
 
 
-#: measure(name, backend, batch_size, threads, runs) -> (seconds per batch, backend used)
-Measure = Callable[[str, str, int, int, int], tuple[float, str]]
+#: measure(name, backend, batch_size, threads, runs, precision)
+#: -> (seconds per batch, backend used, precision used)
+Measure = Callable[[str, str, int, int, int, str], tuple[float, str, str]]
 
 
 def _measure(
-    name: str, backend: str, batch_size: int, threads: int, runs: int
-) -> tuple[float, str]:
+    name: str, backend: str, batch_size: int, threads: int, runs: int, precision: str = "fp32"
+) -> tuple[float, str, str]:
     # One warm-up call: the fast-path backends have already run the model once while prepared.
-    result = bench(name, backend, batch_size, threads, runs=runs, warmup=1)
-    return result.mean_s, result.backend
+    result = bench(name, backend, batch_size, threads, runs=runs, warmup=1, precision=precision)
+    return result.mean_s, result.backend, result.precision
 
 
 def pick(
@@ -99,11 +106,13 @@ def pick(
     runs: int = 5,
     time_limit_s: float = 300.0,
     measure: Measure | None = None,
+    precision: str = "fp32",
 ) -> Pick:
     """Time the variants and report which fits ``latency_ms`` per batch or ``throughput`` img/s.
 
     ``batch_size`` defaults to 1 for a latency budget and 32 for a throughput one. With
-    ``backend="auto"`` the backend is chosen once, on B0, and used for every variant. ``measure``
+    ``backend="auto"`` (or ``precision="auto"``: the fastest precision this CPU has units for) the
+    choice is made once, on B0, and used for every variant. ``measure``
     replaces the timing (default: :func:`effnet.speed.bench.bench`), e.g. with stored figures.
     """
     import torch
@@ -127,8 +136,8 @@ def pick(
     timings: list[Timing] = []
     stopped = "measured every variant"
     for name in CANDIDATES:
-        seconds, used = measure(name, backend, batch, threads, runs)
-        backend = used  # "auto" resolves on the first (smallest) variant, then stays fixed
+        seconds, backend, precision = measure(name, backend, batch, threads, runs, precision)
+        # "auto" resolves on the first (smallest) variant, then stays fixed
         ms, ips = seconds * 1e3, batch / seconds
         fits = ms <= latency_ms if latency_ms is not None else ips >= throughput
         timings.append(Timing(name, VARIANTS[name].paper_top1, ms, ips, fits))
@@ -138,4 +147,4 @@ def pick(
         if time.monotonic() - start > time_limit_s and name != CANDIDATES[-1]:
             stopped = f"time limit of {time_limit_s:g} s reached after {name}"
             break
-    return Pick(label, backend, batch, threads, timings, stopped)
+    return Pick(label, backend, batch, threads, timings, stopped, precision)

@@ -1,0 +1,73 @@
+"""The OpenVINO backend: fp32 logits equal eager's, the precision hint is always set and read back,
+and a missing install or calibration is a clear error."""
+
+import sys
+
+import openvino as ov
+import pytest
+import torch
+
+import effnet
+from effnet.speed.cpu import cpu_info
+from effnet.speed.fuse import fold_batchnorm
+from effnet.speed.openvino_runner import PRECISION_HINTS, OpenVinoRunner
+from tests.photo_inputs import photos, with_statistics
+from tests.speed.test_inference import mini_efficientnet
+
+
+@pytest.fixture(scope="module")
+def mini():
+    images = photos(48)
+    model = with_statistics(effnet.create_model(mini_efficientnet(), num_classes=10), images)
+    folded = fold_batchnorm(model).to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        return folded, images, model(images)
+
+
+def compiled_hint(runner: OpenVinoRunner):
+    (request,) = runner.compiled.values()
+    return request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT")
+
+
+def test_fp32_is_stated_and_matches_eager(mini):
+    folded, images, expected = mini
+    runner = OpenVinoRunner(folded, threads=2)
+    assert runner.config()["INFERENCE_PRECISION_HINT"] == "f32"  # never left to the plugin
+    torch.testing.assert_close(runner(images), expected, atol=1e-4, rtol=0)
+    torch.testing.assert_close(runner(images[1:2]), expected[1:2], atol=1e-4, rtol=0)  # batch 1
+    assert compiled_hint(runner) == ov.Type.f32
+    assert len(runner.models) == 1  # one conversion for every batch size
+
+
+def test_bf16_runs_where_the_cpu_has_it_and_is_refused_where_not(mini):
+    folded, images, expected = mini
+    runner = OpenVinoRunner(folded, threads=2, precision="bf16")
+    assert runner.config()["INFERENCE_PRECISION_HINT"] == "bf16"
+    if cpu_info().has_bf16:
+        got = runner(images)
+        assert compiled_hint(runner) == ov.Type.bf16
+        assert torch.equal(got.argmax(1), expected.argmax(1))
+        assert 0 < (got - expected).abs().max() < 0.1 * expected.abs().max()  # bf16, not fp32
+    else:
+        with pytest.raises(RuntimeError, match="not the bf16 asked for"):
+            runner(images)
+
+
+def test_int8_runs_on_calibration_and_keeps_the_top1(mini):
+    folded, images, expected = mini
+    runner = OpenVinoRunner(folded, threads=2, precision="int8", calibration=images)
+    got = runner(images)
+    assert compiled_hint(runner) == ov.Type.f32  # the unquantized operations stay fp32
+    assert torch.equal(got.argmax(1), expected.argmax(1))
+    assert PRECISION_HINTS["int8"] == "f32"
+
+
+def test_bad_precisions_and_a_missing_install_are_clear_errors(mini, monkeypatch):
+    folded = mini[0]
+    with pytest.raises(ValueError, match="int8 needs calibration images"):
+        OpenVinoRunner(folded, 2, "int8")
+    with pytest.raises(ValueError, match="openvino runs fp32, bf16 or int8, not 'fp16'"):
+        OpenVinoRunner(folded, 2, "fp16")
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'effnet\[openvino\]'"):
+        OpenVinoRunner(folded, 2)
