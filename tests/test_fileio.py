@@ -1,8 +1,25 @@
 """Atomic writes: a crash mid-write leaves the old file whole and no temporary file behind."""
 
+import errno
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 import pytest
 
-from effnet.fileio import atomic_write
+from effnet.fileio import (
+    atomic_write,
+    locked,
+    owner_gone,
+    owner_tag,
+    refuse_overwrite,
+    same_file,
+    write_with,
+)
 
 
 def test_success_replaces_the_file_and_leaves_nothing_else(tmp_path):
@@ -12,6 +29,9 @@ def test_success_replaces_the_file_and_leaves_nothing_else(tmp_path):
         tmp.write_text("new")
     assert target.read_text() == "new"
     assert [p.name for p in target.parent.iterdir()] == ["state.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open(path, "w"), not 0600
 
 
 @pytest.mark.parametrize("durable", [False, True])
@@ -23,3 +43,110 @@ def test_a_failure_keeps_the_old_file_and_removes_the_temporary(tmp_path, durabl
         raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def _killed_writer(target):
+    """A real writer of ``target`` killed with SIGKILL halfway through its temporary file."""
+    code = (
+        "import os, sys, time\n"
+        "from effnet.fileio import atomic_write\n"
+        "with atomic_write(sys.argv[1]) as tmp:\n"
+        "    tmp.write_text('half of the new')\n"
+        "    print(tmp, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE)
+    tmp = Path(proc.stdout.readline().decode().strip())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    return tmp
+
+
+def test_a_kill_mid_write_keeps_the_old_file_and_the_next_write_removes_the_orphan(tmp_path):
+    target = tmp_path / "last.pt"
+    target.write_text("old")
+    orphan = _killed_writer(target)
+    assert orphan.is_file() and target.read_text() == "old"  # the kill left both
+    assert owner_gone(orphan.name[len(".last.pt.") :].split(".")[0])
+    live = tmp_path / f".last.pt.{owner_tag()}.abcd.tmp"  # this process is writing it
+    live.write_text("in progress")
+    with atomic_write(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert not orphan.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "last.pt"])
+
+
+def test_a_failed_write_is_one_oserror_naming_the_file(tmp_path, monkeypatch):
+    target = tmp_path / "out" / "model.onnx"
+    target.parent.mkdir()
+    target.write_text("old")
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "out" / ".x.tmp"))
+
+    monkeypatch.setattr("tempfile.mkstemp", read_only)
+    denied = r"cannot write .*model\.onnx: Permission denied; "
+    with pytest.raises(PermissionError, match=denied), atomic_write(target):
+        pass
+    assert target.read_text() == "old"
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    monkeypatch.undo()
+    in_the_way = r"cannot write .*file\.txt/model\.onnx: a file stands where"
+    with pytest.raises(OSError, match=in_the_way), atomic_write(not_a_folder / "model.onnx"):
+        pass
+
+
+@pytest.fixture
+def small_disk():
+    """Writes past 64 kB fail with EFBIG, as on a full disk (RLIMIT_FSIZE; SIGXFSZ ignored)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def test_a_full_disk_under_torch_save_is_the_os_error_not_torchs(tmp_path, small_disk):
+    import torch
+
+    target = tmp_path / "last.pt"
+    target.write_text("old")
+    with pytest.raises(OSError, match=r"cannot write .*last\.pt: File too large; the previous"):
+        write_with(target, lambda f: torch.save({"w": torch.zeros(100_000)}, f), durable=True)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_refuse_overwrite_sees_through_spellings_and_links(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.safetensors").write_text("weights")
+    (tmp_path / "link.safetensors").symlink_to(tmp_path / "w.safetensors")
+    for out in ("w.safetensors", "./sub/../w.safetensors", str(tmp_path / "link.safetensors")):
+        with pytest.raises(ValueError, match="is the input file"):
+            refuse_overwrite(out, [str(tmp_path / "w.safetensors")])
+    refuse_overwrite("other.onnx", ["w.safetensors", None, "efficientnet_b0.tv_in1k"])
+    assert same_file("w.safetensors", tmp_path / "w.safetensors")
+
+
+def test_locked_makes_a_second_holder_wait_and_leaves_no_file(tmp_path):
+    lock = tmp_path / ".b0.bin.lock"
+    order, waited = [], threading.Event()
+    with locked(lock):
+
+        def second():
+            with locked(lock, on_wait=waited.set):
+                order.append("second")
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert waited.wait(10)  # blocked behind the first holder
+        order.append("first")
+    thread.join(10)
+    assert order == ["first", "second"]
+    assert not lock.exists()

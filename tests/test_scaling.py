@@ -4,6 +4,8 @@ import itertools
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from effnet import flops
 from effnet.baselines import MOBILENET_V2, RESNET_50
@@ -101,3 +103,30 @@ def test_scale_to_flops_hits_the_budget():
     assert 1.0 < fit.phi < math.log(4) / math.log(1.92)
     with pytest.raises(ValueError, match="only grows"):
         scale_to_flops(EFFICIENTNET_B0, 1e8)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(phi=1000), r"phi=1000 .* gives a resolution of 1\.12e\+63 \(at most 8192\)"),
+        (dict(phi=1e6), "phi=1000000.0 gives infinite multipliers"),
+        (dict(phi=float("inf")), "gives infinite multipliers"),
+        (dict(width=float("nan")), "a stage width of nan"),
+        (dict(depth=1e4), r"a stage depth of 4e\+04 \(at most 1000\)"),
+        (dict(image_size=10**9), r"a resolution of 1e\+09"),
+    ],
+)
+def test_scaling_beyond_any_buildable_network_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        scale(EFFICIENTNET_B0, **kwargs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(min_value=0, max_value=1e4, allow_nan=False, exclude_min=True))
+def test_any_phi_scales_to_a_valid_spec_or_one_valueerror(phi):
+    try:
+        spec = scale(EFFICIENTNET_B0, phi=phi)
+    except ValueError as err:
+        assert "no such network can be built" in str(err) or "infinite" in str(err)
+        return
+    assert 224 <= spec.resolution <= 8192 and spec.num_blocks >= 16

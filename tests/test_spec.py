@@ -4,6 +4,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from effnet.spec import EFFICIENTNET_B0, NetSpec, StageSpec
 
@@ -62,3 +64,58 @@ def test_spec_scaling_and_flops_layers_do_not_import_torch():
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("where", "field", "value", "message"),
+    [
+        ("stage", "stride", 0, r"StageSpec.stride must be in \[1, 8\], got 0"),
+        ("stage", "kernel", 0, r"StageSpec.kernel must be in \[1, 31\], got 0"),
+        ("stage", "kernel", "3", "StageSpec.kernel must be an integer, got '3'"),
+        ("stage", "expand", 0, "StageSpec.expand must be positive"),
+        ("stage", "expand", 1 / 64, "stage 2: expand 0.015625 of 16 channels leaves 0 inside"),
+        ("stage", "se_ratio", 2.0, r"StageSpec.se_ratio must be in \[0, 1\]"),
+        ("stage", "repeats", 10**9, r"StageSpec.repeats must be in \[1, 1000\]"),
+        ("stem", "channels", -32, r"StemSpec.channels must be in \[1, 65536\], got -32"),
+        ("stem", "stride", True, "StemSpec.stride must be an integer, got True"),
+        ("net", "resolution", 10**9, "resolution 1000000000 is above the 8192 px"),
+        ("net", "resolution", 224.5, "NetSpec.resolution must be an integer"),
+        ("net", "dropout", float("nan"), r"NetSpec.dropout must be in \[0, 1\)"),
+        ("net", "head_channels", 0, r"NetSpec.head_channels must be in \[1, 65536\]"),
+        ("net", "bn_eps", 0.0, "NetSpec.bn_eps must be positive"),
+    ],
+)
+def test_numbers_no_network_can_have_are_refused_naming_the_field(where, field, value, message):
+    spec = EFFICIENTNET_B0.to_dict()
+    target = {"stage": spec["stages"][1], "stem": spec["stem"], "net": spec}[where]
+    target[field] = value
+    with pytest.raises(ValueError, match=message):
+        NetSpec.from_dict(spec)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["kernel", "stride", "expand", "out_channels", "repeats", "se_ratio"]),
+        st.one_of(
+            st.integers(-(10**12), 10**12),
+            st.floats(allow_nan=True),
+            st.text(max_size=3),
+            st.none(),
+            st.booleans(),
+        ),
+        min_size=1,
+    )
+)
+def test_any_stage_either_builds_a_valid_spec_or_is_one_valueerror(changes):
+    """Fuzzed stage fields: never a TypeError or a spec with a zero stride or kernel."""
+    spec = EFFICIENTNET_B0.to_dict()
+    spec["stages"][0].update(changes)
+    try:
+        built = NetSpec.from_dict(spec)
+    except ValueError as err:
+        assert str(err)
+        return
+    stage = built.stages[0]
+    assert 1 <= stage.kernel <= 31 and 1 <= stage.stride <= 8 and stage.expand > 0
+    assert 0 <= stage.se_ratio <= 1 and 1 <= stage.out_channels <= 65536

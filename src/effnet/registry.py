@@ -31,7 +31,14 @@ def get_spec(name: str | NetSpec | Path) -> NetSpec:
         path = Path(name)
         if not path.is_file():
             raise FileNotFoundError(f"spec file {path} does not exist")
-        return NetSpec.from_json(path.read_text())
+        try:
+            return NetSpec.from_json(path.read_text())
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
+            reason = {
+                KeyError: f"missing field {err}",
+                RecursionError: "JSON nested too deeply",
+            }.get(type(err), str(err))
+            raise ValueError(f"spec file {path} is not a valid spec: {reason}") from None
     if name in VARIANTS:
         return variant_spec(name)
     if name in BASELINES:

@@ -1,17 +1,31 @@
 """``effnet train``: the config and its overrides reach the engine; bad input is one line."""
 
+import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
+from skimage import data as skdata
 
 from effnet.cli import main
+from effnet.registry import get_spec
+from effnet.train.checkpoint import load_state
+from effnet.train.distributed import weights_fingerprint
+from effnet.train.rundir import LOCK_NAME
+from effnet.weights.checkpoint import load_model
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "b0_digits.py")
 
 
 def test_config_overrides_and_resume_reach_the_engine(monkeypatch):
     calls = []
-    monkeypatch.setattr("effnet.train.train", lambda cfg, resume=False: calls.append((cfg, resume)))
+    monkeypatch.setattr(
+        "effnet.train.train", lambda cfg, resume=False, **_: calls.append((cfg, resume))
+    )
     assert main(["train", "--config", CONFIG, "--override", "epochs=2", "dropout=none"]) == 0
     assert main(["train", "--config", CONFIG, "--resume"]) == 0
     (first, first_resume), (second, second_resume) = calls
@@ -33,3 +47,148 @@ def test_bad_configs_are_one_line_and_exit_2(capsys, args, message):
     assert main(["train", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_overrides_that_change_the_recipe_get_their_own_run_folder(monkeypatch, capsys, tmp_path):
+    """The README's `--override epochs=5 image_size=32` must not land on runs/b0_digits."""
+    calls = []
+    monkeypatch.setattr("effnet.train.train", lambda cfg, **kw: calls.append((cfg, kw)))
+    overrides = ["--override", "epochs=5", "image_size=32", "num_workers=0"]
+    assert main(["train", "--config", CONFIG, *overrides]) == 0
+    assert calls[-1][0].output_dir == "runs/b0_digits-epochs5-image_size32"
+    assert (
+        "writes to runs/b0_digits-epochs5-image_size32, not the config's" in capsys.readouterr().out
+    )
+    assert main(["train", "--config", CONFIG, *overrides, "--resume"]) == 0  # the same folder
+    assert calls[-1][0].output_dir == calls[0][0].output_dir and calls[-1][1]["resume"]
+    for neutral in (["num_workers=0"], ["output_dir=runs/mine", "epochs=3"]):
+        assert main(["train", "--config", CONFIG, "--override", *neutral]) == 0
+    assert [c.output_dir for c, _ in calls[-2:]] == ["runs/b0_digits", "runs/mine"]
+
+
+def test_a_scaled_spec_trained_at_the_configs_resolution_is_announced(
+    monkeypatch, capsys, tmp_path
+):
+    monkeypatch.setattr("effnet.train.train", lambda cfg, **kw: None)
+    spec = tmp_path / "b0_1.8g.json"
+    assert main(["scale", "--base", "efficientnet_b0", "--phi", "1", "--out", str(spec)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--config", CONFIG, "--override", f"model={spec}"]) == 0
+    out = capsys.readouterr().out
+    size = get_spec(spec).resolution
+    assert size > 200 and f"{spec} was scaled for {size}px; this config trains it at 24px" in out
+    assert f"--override image_size={size}" in out
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """``{cat,coffee}/``: 4 crops of scikit-image's photos each, 32 px (2 steps of 4 an epoch)."""
+    root = tmp_path_factory.mktemp("photos")
+    for name, photo in (("cat", skdata.chelsea()), ("coffee", skdata.coffee())):
+        (root / name).mkdir()
+        for i in range(4):
+            crop = photo[20 * i : 20 * i + 250, 30 * i : 30 * i + 250]
+            Image.fromarray(crop).resize((32, 32)).save(root / name / f"{i}.png")
+    return root
+
+
+def train_argv(data, out, *extra, overrides=()):
+    """The smallest real run: 8 images, no minival, no test split, a checkpoint every step."""
+    tiny = [
+        "dataset=imagefolder", f"data_dir={data}", "minival_size=0", "image_size=32",
+        "batch_size=4", "epochs=1", "warmup_epochs=0", "autoaugment=none", "log_every=1",
+        "num_workers=0", "device=cpu", "save_every_steps=1",
+    ]  # fmt: skip
+    return [
+        "train", "--config", CONFIG, *extra, "--override", *tiny, *overrides, f"output_dir={out}"
+    ]  # fmt: skip
+
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def one_error_line(capsys, code, *fragments):
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    last = err.splitlines()[-1]
+    assert "Traceback" not in err and last.startswith("effnet train: error: "), err
+    for fragment in fragments:
+        assert fragment in last, last
+    return last
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_two_concurrent_trainings_into_one_folder(photos, tmp_path, capsys, monkeypatch):
+    """The second refuses at once; the first's files are its own and its summary is true."""
+    out = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "effnet.cli", *train_argv(photos, out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 300
+        while not (out / LOCK_NAME).exists():  # the first run holds the folder from its start
+            assert first.poll() is None and time.time() < deadline, first.stderr.read()
+            time.sleep(0.05)
+        code = main(train_argv(photos, out))
+        one_error_line(capsys, code, f"{out} is in use by another training run (pid {first.pid} ")
+        stdout, stderr = first.communicate(timeout=600)
+    finally:
+        first.kill()
+    assert first.returncode == 0, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    train_steps = [
+        r["step"] for r in map(json.loads, (out / "log.jsonl").read_text().splitlines())
+        if r["kind"] == "train"
+    ]  # fmt: skip
+    assert train_steps == list(range(1, summary["steps"] + 1))  # one run's log, not two
+    model, meta = load_model(out / "model.safetensors")
+    assert summary["rank_weight_sha256"][0].endswith("+ema:" + weights_fingerprint(model))
+    assert meta["extra"]["steps"] == summary["steps"] == 2
+    assert f"wrote {out}/model.safetensors" in stdout
+
+    # A fresh start over the finished run is refused, and changes nothing.
+    before = snapshot(out)
+    code = main(train_argv(photos, out))
+    one_error_line(capsys, code, "already holds a run", "--resume", "--overwrite")
+    assert snapshot(out) == before
+
+    # The same run, moved and named by a relative path, is still the run to resume.
+    (tmp_path / "moved").mkdir()
+    out.rename(tmp_path / "moved" / "run")
+    monkeypatch.chdir(tmp_path)
+    assert main(train_argv(photos, Path("moved") / "run", "--resume")) == 0
+    assert "resuming moved/run at epoch 1, step 2/2" in capsys.readouterr().out
+
+
+def test_a_run_that_diverges_stops_keeping_its_last_good_state(photos, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(train_argv(photos, out, overrides=["lr_per_256=1e38", "epochs=3"]))
+    line = one_error_line(capsys, code, "training diverged: the loss is nan at step")
+    assert f"{out}/last.pt keeps the last good state" in line
+    saved_step = load_state(out / "last.pt")["progress"]["step"]
+    assert f"at step {saved_step + 1} " in line  # the step after the last one saved
+    records = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]  # strict JSON
+    assert records and all(r["step"] <= saved_step for r in records)
+    assert not (out / "model.safetensors").exists() and not (out / LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip", b"\x80\x04 garbage"])
+def test_a_damaged_last_pt_is_one_line_on_resume(photos, tmp_path, capsys, content):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.pt").write_bytes(content)
+    code = main(train_argv(photos, out, "--resume"))
+    one_error_line(capsys, code, f"cannot resume from {out}/last.pt: it is damaged", "--overwrite")
+    assert (out / "last.pt").read_bytes() == content
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(ValueError, match="Did you mean 'epochs'"):
+        main(["train", "--config", CONFIG, "--override", "epoch=3", "--debug"])

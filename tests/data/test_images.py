@@ -1,6 +1,8 @@
 """Finding and opening image files: expansion order, one extension list, one-line errors."""
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from effnet.data.images import (
     is_image_file,
     open_image,
 )
+from effnet.data.preprocess import to_rgb
 
 
 def photo(size=40):
@@ -93,3 +96,67 @@ def test_unreadable_files_are_one_line_naming_the_file(tmp_path):
     # decode_image gives the decoder's own error, for callers that skip and say why.
     with pytest.raises(UNREADABLE, match=r"truncated"):
         decode_image(broken)
+
+
+def png_header(path, width, height, bit_depth=8, colour_type=0):
+    """A PNG that announces ``width x height`` pixels and holds almost nothing (a bomb when big)."""
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 101)  # the start of a row: the rest is missing
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_a_decompression_bomb_is_an_unreadable_image_named_by_its_file(tmp_path):
+    bomb = png_header(tmp_path / "bomb.png", 100_000, 100_000)  # 10 gigapixels, 150 bytes
+    assert bomb.stat().st_size < 1000
+    with pytest.raises(UNREADABLE, match="too large to decode safely"):
+        decode_image(bomb)
+    with pytest.raises(ValueError, match=r"bomb.png is not a readable image \(image too large"):
+        open_image(bomb)
+
+
+def grey(value, dtype, path):
+    Image.fromarray(np.full((6, 6), value, dtype)).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype", "name", "expected"),
+    [
+        (32896, np.uint16, "mid.png", 128),  # 16-bit PNG: was clipped to 255 (all white)
+        (65535, np.uint16, "white.png", 255),
+        (1000, np.uint16, "dark.tif", 4),
+        (0.5, np.float32, "half.tif", 128),  # float in [0, 1]: was 0 or 1 of 255 (all black)
+        (1.0, np.float32, "one.tif", 255),
+        (200.0, np.float32, "f255.tif", 200),  # float in [0, 255]
+        (100_00, np.int32, "i32.tif", 39),  # 32-bit integers that fit 16 bits
+        (200, np.int32, "i8.tif", 200),  # ... or 8 bits
+    ],
+)
+def test_wide_images_are_scaled_to_8_bits_by_their_range(tmp_path, value, dtype, name, expected):
+    image = open_image(grey(value, dtype, tmp_path / name))
+    assert image.mode == "L"
+    assert to_rgb(image).getpixel((0, 0)) == (expected,) * 3
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype", "message"),
+    [
+        (-0.5, np.float32, r"floating-point image with values in \[-0.5, -0.5\]"),
+        (300.0, np.float32, r"floating-point image with values in \[300, 300\]: no known"),
+        (np.nan, np.float32, "floating-point image holds NaN or infinite values"),
+        (70_000, np.int32, r"32-bit integer image with values in \[70000, 70000\]"),
+    ],
+)
+def test_wide_images_without_a_known_range_are_refused(tmp_path, value, dtype, message):
+    path = grey(value, dtype, tmp_path / "odd.tif")
+    with pytest.raises(ValueError, match=r"odd.tif is not a readable image \(" + message):
+        open_image(path)

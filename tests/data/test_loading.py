@@ -12,6 +12,7 @@ from effnet.cli import main
 from effnet.data.datasets import build_datasets
 from effnet.data.loading import Skipped, SkipWarner, collate_skipping
 from effnet.weights.checkpoint import load_model
+from tests.data.test_images import png_header
 
 PHOTOS = {"cat": skdata.chelsea, "coffee": skdata.coffee}
 
@@ -102,3 +103,12 @@ def test_training_skips_both_files_reports_them_and_finishes(folder, tmp_path, c
     model, meta = load_model(out / "model.safetensors")
     assert model.num_classes == 2
     assert meta["class_names"] == ["cat", "coffee"] and meta["preprocess"].resolution == 32
+
+
+def test_a_decompression_bomb_in_training_data_is_a_skipped_sample_naming_it(folder):
+    root, _, _ = folder
+    bomb = png_header(root / "train" / "cat" / "zz_bomb.png", 100_000, 100_000)
+    data = build_datasets("imagefolder", str(root), 32, minival_size=0)
+    skipped = [s for s in (data.train[i] for i in range(len(data.train))) if isinstance(s, Skipped)]
+    (found,) = [s for s in skipped if s.source == str(bomb)]
+    assert "too large to decode safely" in found.reason

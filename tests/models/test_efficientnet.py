@@ -28,6 +28,48 @@ def test_features_only_returns_five_maps_at_strides_2_to_32():
     ]  # fmt: skip
 
 
+def test_out_indices_give_p3_to_p5_with_timm_style_feature_info():
+    """What an FPN / EfficientDet backbone asks for: levels 2-4 at strides 8, 16, 32."""
+    model = effnet.create_model("efficientnet_b0", features_only=True, out_indices=(2, 3, 4))
+    info = model.feature_info
+    assert info.channels() == [40, 112, 320]
+    assert info.reduction() == [8, 16, 32]
+    assert info.module_name() == ["blocks.2", "blocks.4", "blocks.6"]
+    assert (info.channels(-1), info.reduction(0), len(info)) == (320, 8, 3)
+    assert [d["num_chs"] for d in info] == [40, 112, 320]
+    assert info.get_dicts(keys=("module", "reduction"))[0] == {"module": "blocks.2", "reduction": 8}
+    model.eval()
+    with torch.no_grad():
+        maps = model(torch.randn(2, 3, 256, 256))
+    assert isinstance(maps, list)
+    assert [tuple(m.shape) for m in maps] == [(2, 40, 32, 32), (2, 112, 16, 16), (2, 320, 8, 8)]
+    # The maps are the named submodules' outputs, equal to the full pyramid's levels.
+    full = effnet.create_model("efficientnet_b0", features_only=True).eval()
+    full.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        every = full(torch.ones(1, 3, 64, 64))
+        chosen = model(torch.ones(1, 3, 64, 64))
+    assert all(torch.equal(a, b) for a, b in zip(chosen, every[2:], strict=True))
+    assert full.feature_info.module_name()[:2] == ["blocks.0", "blocks.1"]
+    assert effnet.create_model("resnet50", features_only=True).feature_info.module_name(0) == "stem"
+
+
+def test_out_indices_stop_early_and_reject_bad_levels():
+    model = effnet.create_model("efficientnet_b0", features_only=True, out_indices=(0, -4))
+    assert model.feature_info.out_indices == (0, 1)  # -4 counts from the deepest level
+    calls = []
+    model.blocks[2].register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        assert [m.shape[1] for m in model.eval()(torch.randn(1, 3, 64, 64))] == [16, 24]
+    assert calls == []  # stages below the deepest level asked for are not run
+    with pytest.raises(ValueError, match=r"5 is not a level \(0: stride 2"):
+        effnet.create_model("efficientnet_b0", features_only=True, out_indices=(2, 5))
+    with pytest.raises(ValueError, match="distinct"):
+        effnet.create_model("efficientnet_b0", features_only=True, out_indices=(4, -1))
+    with pytest.raises(ValueError, match="features_only=True"):
+        effnet.create_model("efficientnet_b0", out_indices=(2, 3, 4))
+
+
 def test_forward_features_and_head_compose_to_forward(b0):
     b0.eval()
     x = torch.randn(2, 3, 224, 224)
@@ -123,3 +165,15 @@ def test_labels_name_every_output_and_forget_old_names_with_the_head():
     assert model.labels() == ["cat", "dog", "fox"]
     model.reset_classifier(4)
     assert model.labels() == ["0", "1", "2", "3"]
+
+
+def test_input_of_another_dtype_is_one_valueerror_saying_what_to_do():
+    model = effnet.create_model("efficientnet_b0", num_classes=3).eval()
+    x = torch.rand(1, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"float32 weights but got torch.float16 images: call "):
+        model(x.half())
+    with pytest.raises(ValueError, match=r"got torch.uint8 images: convert the images to float"):
+        model((x * 255).to(torch.uint8))
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):  # mixing on purpose is fine
+        assert model(x.bfloat16()).shape == (1, 3)
+    assert model.half()(x.half()).dtype == torch.float16

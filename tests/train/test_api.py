@@ -7,17 +7,18 @@ import effnet.train
 from effnet.train import TrainConfig, TrainResult, api, loop, result
 
 
-def test_train_runs_the_loop_with_the_resume_flag(monkeypatch, tmp_path):
+def test_train_runs_the_loop_with_the_resume_and_overwrite_flags(monkeypatch, tmp_path):
     calls = []
 
-    def fake_run(cfg, resume=False):
-        calls.append((cfg, resume))
+    def fake_run(cfg, resume=False, overwrite=False):
+        calls.append((cfg, resume, overwrite))
         return TrainResult(0.5, 0.25, tmp_path / "a", tmp_path / "b")
 
     monkeypatch.setattr(loop, "run", fake_run)
     cfg = TrainConfig(output_dir=str(tmp_path))
     out = effnet.train.train(cfg, resume=True)
-    assert calls == [(cfg, True)]
+    effnet.train.train(cfg, overwrite=True)
+    assert calls == [(cfg, True, False), (cfg, False, True)]
     assert out.test_acc == 0.25
 
 

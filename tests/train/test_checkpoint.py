@@ -23,6 +23,7 @@ from effnet.train.checkpoint import (
     copy_with_state,
     load_state,
     resume_state,
+    save_atomic,
     save_state,
 )
 from effnet.train.distributed import Dist
@@ -173,6 +174,12 @@ def test_a_changed_recipe_or_world_size_is_refused_but_run_length_may_change():
         check_resumable(TrainConfig(epochs=3, lr_per_256=0.032), saved, world_size=2)
     with pytest.raises(ValueError, match="saved with 2 processes"):
         check_resumable(TrainConfig(epochs=3), saved, world_size=1)
+    # Resuming without the run's overrides names the ones to repeat.
+    started = {"config": TrainConfig(image_size=32, dropout=None).to_dict(), "world_size": 1}
+    with pytest.raises(ValueError, match=r"and --override image_size=32$"):
+        check_resumable(TrainConfig(image_size=24, dropout=None), started, world_size=1)
+    with pytest.raises(ValueError, match=r"--override image_size=none$"):
+        check_resumable(TrainConfig(image_size=24), saved | {"world_size": 1}, world_size=1)
 
 
 def test_missing_or_foreign_files_are_not_resumed(tmp_path):
@@ -189,3 +196,32 @@ def test_copy_with_state_leaves_the_original_alone():
     other = copy_with_state(model, {"weight": torch.ones(2, 2), "bias": torch.zeros(2)})
     assert torch.equal(other.weight, torch.ones(2, 2))
     assert torch.equal(model.weight, before)
+
+
+def test_state_and_weights_files_are_readable_as_the_umask_allows(tmp_path):
+    """Not 0600 (what a temporary file is created with): others may read what a run shares."""
+    import stat
+
+    import effnet
+    from effnet.weights import save_model
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    expected = 0o666 & ~umask
+    state = save_atomic({"config": {}}, tmp_path / "last.pt")
+    weights = save_model(tmp_path / "best.safetensors", effnet.create_model("efficientnet_b0"))
+    for path in (state, weights):
+        assert stat.S_IMODE(path.stat().st_mode) == expected, oct(path.stat().st_mode)
+
+
+def test_the_same_run_may_be_resumed_from_another_spelling_of_its_folder():
+    saved = {"config": TrainConfig(output_dir="runs/x").to_dict(), "world_size": 1}
+    for spelling in ("./runs/x", "/elsewhere/moved/x", "runs/x/"):
+        check_resumable(TrainConfig(output_dir=spelling), saved, world_size=1)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 cut", b"\x80\x02}q\x00."])
+def test_a_damaged_or_empty_state_says_so(tmp_path, content):
+    (tmp_path / "last.pt").write_bytes(content)
+    with pytest.raises(ValueError, match=r"cannot resume from .*last\.pt: it is damaged"):
+        load_state(tmp_path / "last.pt")

@@ -214,3 +214,18 @@ def test_finetune_config_decays_five_times_and_lets_any_field_change():
     mine = finetune_config("imagefolder", name="pets", image_size=None, autoaugment=None)
     assert (mine.image_size, mine.autoaugment) == (None, None)
     assert mine.output_dir == "runs/finetune_pets"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("def get_config():\n    return {}['b']\n", r"mine.py, line 2: KeyError: 'b'$"),
+        ("import no_such_module\n", r"mine.py, line 1: ModuleNotFoundError: No module named"),
+        ("x = 1 / 0\n", r"mine.py, line 1: ZeroDivisionError: division by zero$"),
+    ],
+)
+def test_an_error_in_a_config_files_code_names_the_file_and_line(tmp_path, body, message):
+    config = tmp_path / "mine.py"
+    config.write_text(body)
+    with pytest.raises(ValueError, match=message):
+        load_config(config)

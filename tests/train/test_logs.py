@@ -1,6 +1,7 @@
 """The run's log: fresh or truncated on resume, windowed train records, and the curves PNG."""
 
 import json
+import math
 
 import pytest
 
@@ -63,3 +64,29 @@ def test_plot_curves_writes_a_png(tmp_path):
     path = plot_curves(records, tmp_path / "sub" / "curves.png", "efficientnet_b0")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 1000
+
+
+def test_every_legend_entry_of_a_short_run_has_something_drawn(tmp_path, monkeypatch):
+    """One logged step (a short fine-tune): the point is drawn as a marker, not an empty line."""
+    from matplotlib.figure import Figure
+
+    figures = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: figures.append(fig))
+    plot_curves([{"kind": "train", "step": 3, "loss": 2.0}], tmp_path / "curves.png")
+    loss_axes = figures[0].axes[0]
+    handles, labels = loss_axes.get_legend_handles_labels()
+    assert labels == ["train loss"] and handles[0].get_marker() == "o"
+    plot_curves([{"kind": "eval", "step": 3, "epoch": 1, "val_acc": 0.5}], tmp_path / "c.png")
+    assert figures[1].axes[0].get_legend() is None  # nothing to name
+
+
+def test_nan_and_infinity_are_logged_as_null_and_every_line_is_strict_json(tmp_path):
+    logger = RunLogger(tmp_path)
+    logger.log("eval", 4, val_loss=float("nan"), train_loss=float("inf"), history=[1.0, -math.inf])
+    logger.close()
+    text = (tmp_path / "log.jsonl").read_text()
+    record = json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in the log"))
+    assert record == {"kind": "eval", "step": 4, "val_loss": None, "train_loss": None,
+                      "history": [1.0, None]}  # fmt: skip
+    (tmp_path / "log.jsonl").write_text(text + '{"kind": "train", "st')  # a kill mid-line
+    assert logger.read() == [record]

@@ -44,6 +44,22 @@ def test_create_model_with_a_file_gives_a_new_head_for_other_classes(checkpoint)
     assert same.class_names == ["cat", "dog", "fox"]
 
 
+def test_a_whole_network_file_loads_as_a_features_only_backbone(checkpoint, tmp_path):
+    path, original = checkpoint
+    plain = tmp_path / "plain.safetensors"
+    save_file({k: v.contiguous() for k, v in original.state_dict().items()}, str(plain))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = original.blocks(original.stem(x))
+        for source in (path, plain):  # an effnet checkpoint and a plain state dict
+            backbone = effnet.create_model(
+                "efficientnet_b0", pretrained=source, features_only=True, out_indices=(2, 3, 4)
+            ).eval()
+            assert backbone.feature_info.reduction() == [8, 16, 32]
+            assert torch.equal(backbone(x)[-1], expected)
+    assert backbone.head is None and backbone.classifier is None
+
+
 def test_a_file_for_another_architecture_is_refused(checkpoint):
     path, _ = checkpoint
     with pytest.raises(ValueError, match="checkpoint for efficientnet_b0, not efficientnet_b1"):

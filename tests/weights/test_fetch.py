@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import io
 import threading
+import time
 from collections import Counter
 
 import numpy as np
@@ -21,6 +22,7 @@ from effnet.weights.fetch import (
     ChecksumError,
     DownloadError,
     OfflineError,
+    TooLargeError,
 )
 from effnet.weights.pretrained import WEIGHTS
 from tests.weights.test_convert import _one_thread  # noqa: F401  (autouse: small batches, one thread)
@@ -41,8 +43,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404, "no such file")
             return
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        if not server.hide_length:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        time.sleep(server.delay)
         if server.hits[self.path] <= server.drop.get(self.path, 0):
             self.wfile.write(body[: len(body) // 2])
             self.close_connection = True
@@ -68,6 +72,7 @@ def _server():
 def server(_server, tmp_path, monkeypatch):
     """The running server with fresh files and counters, and a private cache and environment."""
     _server.files, _server.hits, _server.drop = {"/b0.bin": PAYLOAD}, Counter(), {}
+    _server.hide_length, _server.delay = False, 0.0
     _server.url = f"http://127.0.0.1:{_server.server_address[1]}"
     monkeypatch.setenv(ENV_HOME, str(tmp_path / "home"))
     monkeypatch.delenv(ENV_OFFLINE, raising=False)
@@ -113,8 +118,11 @@ def test_retries_give_up_with_a_clear_error_and_leave_no_part_file(server, tmp_p
         download(f"{server.url}/b0.bin", DIGEST, retries=2, backoff=0.01, progress=False)
     assert server.hits["/b0.bin"] == 3
     assert cached_files(tmp_path) == []
-    with pytest.raises(DownloadError, match="HTTP 404"):
+    with pytest.raises(DownloadError, match="HTTP 404") as err:
         download(f"{server.url}/missing.bin", DIGEST, backoff=0.01, progress=False)
+    # Like the offline error, it says where a file fetched some other way goes.
+    place = str(tmp_path / "home" / "weights" / "missing.bin")
+    assert f"copy it to {place}" in str(err.value) and "$EFFNET_HOME/weights" in str(err.value)
     assert server.hits["/missing.bin"] == 1  # a 404 is not retried
 
 
@@ -183,3 +191,72 @@ def test_create_model_pretrained_end_to_end(server, monkeypatch):
         effnet.create_model("efficientnet_b0", pretrained="efficientnet_b3.tf_aa_in1k")
     with pytest.raises(ValueError, match=r"unknown weights 'efficientnet_b0\.nope'"):
         effnet.create_model("efficientnet_b0", pretrained="nope")
+
+
+@pytest.mark.parametrize("name", ["../x", "/tmp/x", "sub/x", ".hidden", "..", "a\\b"])
+def test_a_file_name_must_stay_inside_the_cache(server, tmp_path, name):
+    victim = tmp_path / "home" / "x"  # what "../x" would have hashed and then deleted
+    victim.parent.mkdir(parents=True)
+    victim.write_bytes(b"someone else's file")
+    with pytest.raises(ValueError, match="is not a plain file name inside the cache"):
+        download(f"{server.url}/b0.bin", DIGEST, file_name=name, progress=False)
+    assert victim.read_bytes() == b"someone else's file"
+    assert server.hits["/b0.bin"] == 0
+
+
+@pytest.mark.parametrize("hide_length", [False, True])
+def test_a_body_over_the_size_cap_is_refused_unread_and_not_retried(server, tmp_path, hide_length):
+    server.hide_length = hide_length  # then only counting the bytes can stop it
+    with pytest.raises(TooLargeError, match="more than the 100000 bytes this file can have"):
+        download(f"{server.url}/b0.bin", DIGEST, max_bytes=100_000, backoff=0.01, progress=False)
+    assert server.hits["/b0.bin"] == 1
+    assert cached_files(tmp_path) == []
+    assert download(f"{server.url}/b0.bin", DIGEST, max_bytes=len(PAYLOAD), progress=False)
+
+
+def test_every_registry_entry_has_a_size_cap_that_holds_its_file():
+    b0 = WEIGHTS["efficientnet_b0.tv_in1k"]  # 20.5 MB on download.pytorch.org
+    assert 21_000_000 < b0.max_bytes < 40_000_000
+    assert dataclasses.replace(b0, size=20_451_135).max_bytes == 20_451_135
+    assert all(w.max_bytes for w in WEIGHTS.values())
+
+
+def test_part_files_of_a_killed_download_are_removed_by_the_next(server, tmp_path):
+    cache = tmp_path / "home" / "weights"
+    cache.mkdir(parents=True)
+    for stale in (".b0.bin.host-999999.abc.part", ".b0.bin.xyz.part"):
+        (cache / stale).write_bytes(PAYLOAD[:1000])
+    (cache / ".other.bin.abc.part").write_bytes(b"another file's download")
+    download(f"{server.url}/b0.bin", DIGEST, progress=False)
+    assert cached_files(tmp_path) == [".other.bin.abc.part", "b0.bin"]
+
+
+def test_two_processes_fetching_one_file_download_it_once(server, tmp_path, capsys):
+    server.delay = 0.5  # the first download is still running when the second asks
+    results, errors = [], []
+
+    def fetch():
+        try:
+            results.append(download(f"{server.url}/b0.bin", DIGEST))
+        except Exception as err:  # surfaced by the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors and len(results) == 2 and results[0] == results[1]
+    assert server.hits["/b0.bin"] == 1  # the second waited for the first, then used its file
+    assert "waiting for another process downloading b0.bin" in capsys.readouterr().err
+    assert cached_files(tmp_path) == ["b0.bin"]
+
+
+def test_a_full_digest_is_compared_in_full_and_entries_say_which_they_hold(server):
+    near = DIGEST[:8] + ("0" if DIGEST[8] != "0" else "1") + DIGEST[9:]  # same 8-digit prefix
+    with pytest.raises(ChecksumError, match=f"expected {near}"):
+        download(f"{server.url}/b0.bin", near, progress=False)
+    for entry in WEIGHTS.values():  # a prefix is exactly what the publisher put in the name
+        assert len(entry.sha256) == 64 or (
+            len(entry.sha256) == 8 and f"-{entry.sha256}." in entry.file_name
+        ), entry.name

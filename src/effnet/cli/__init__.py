@@ -1,8 +1,9 @@
 """The ``effnet`` console script: one subcommand per module in this package, each thin.
 
 Each subcommand module exposes ``register(subparsers)``; adding a command is one module and one
-name in ``COMMANDS``. Expected failures (bad names, missing files, corrupt input) are printed as one
-line and exit 2; set ``EFFNET_DEBUG=1`` to see the traceback.
+name in ``COMMANDS``. Every failure a user can cause (bad names, missing or corrupt files, a full
+disk, a read-only folder, a diverged run) is printed as one line naming the file or field, and
+exits 2; ``--debug`` (anywhere on the command line) or ``EFFNET_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from ..weights.fetch import DownloadError
@@ -19,6 +21,7 @@ COMMANDS = (
     "profile",
     "train",
     "eval",
+    "detect",
     "predict",
     "cam",
     "export",
@@ -30,17 +33,20 @@ COMMANDS = (
     "reproduce",
     "bench",
     "pick",
+    "quantize",
 )
 
-#: Errors that mean "the input or the network was wrong", reported without a traceback.
+#: Errors that mean "the input, the disk or the network was wrong", reported without a traceback.
+#: OSError covers missing files, permissions, a full disk and failed downloads; RecursionError is
+#: what a maliciously deep structure in a file makes a parser raise.
 USER_ERRORS = (
     ValueError,
-    FileNotFoundError,
-    NotADirectoryError,
-    PermissionError,
+    OSError,
     KeyError,
     DownloadError,
+    RecursionError,
 )
+DEBUG_FLAG = "--debug"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run 'effnet COMMAND --help' for a command's options and a runnable example.",
     )
+    parser.add_argument(
+        DEBUG_FLAG,
+        action="store_true",
+        help="show the traceback of an error (also accepted after COMMAND; or EFFNET_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name.replace('-', '_')}").register(sub)
@@ -57,19 +68,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = DEBUG_FLAG in argv or bool(os.environ.get("EFFNET_DEBUG"))
+    args = build_parser().parse_args([a for a in argv if a != DEBUG_FLAG])
     try:
         result = args.func(args)
     except USER_ERRORS as err:
-        if os.environ.get("EFFNET_DEBUG"):
+        if debug:
             raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"effnet {args.command}: error: {message}", file=sys.stderr)
+        print(f"effnet {args.command}: error: {error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"effnet {args.command}: interrupted", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+def error_line(err: BaseException) -> str:
+    """An error as one line: a KeyError's message without its quotes, newlines folded."""
+    if isinstance(err, KeyError) and err.args and isinstance(err.args[0], str):
+        text = err.args[0] if " " in err.args[0] else f"missing key {err.args[0]!r}"
+    elif isinstance(err, RecursionError):
+        text = "the input is nested too deeply to read"
+    else:
+        text = str(err) or type(err).__name__
+    if isinstance(err, OSError):
+        text = re.sub(r"^\[Errno \d+\] ", "", text)  # the number says nothing to a user
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def add_override_argument(parser: argparse.ArgumentParser, help: str) -> None:

@@ -37,13 +37,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fileio import refuse_overwrite
     from ..use.export import check_export, default_output_path, export_model
 
+    if args.out:
+        refuse_overwrite(args.out, [args.weights])  # before the (slow) load, and never after
     model = load_from_args(args, require_weights=False)
     if model.weights_source is None:
         print(f"note: no --weights given; exporting a randomly initialised {model.spec.name}")
     resolution = args.resolution or model.preprocess.resolution
     out = args.out or default_output_path(model.spec.name, args.format)
+    refuse_overwrite(out, [args.weights])
     path = export_model(model, out, args.format, resolution, args.opset, args.exporter)
     shape = f"(batch, {model.in_chans}, {resolution}, {resolution})"
     print(f"wrote {path} ({args.format}, input {shape}, batch dynamic)")

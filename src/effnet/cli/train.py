@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import add_override_argument, example_help
+
+if TYPE_CHECKING:
+    from ..train import TrainConfig
 
 # CPU training runs many small ops; with OpenMP's default spin-waiting, two threads on two cores
 # that other processes also use spend most of their time spinning (measured here: 3-25 s per
@@ -31,12 +37,76 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue the run saved in output_dir/last.pt"
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in an output_dir that holds a run, deleting that run's files",
+    )
     p.set_defaults(func=run)
+
+
+#: Overrides that say where or how a run goes, not what it trains: they keep the config's folder.
+NEUTRAL_OVERRIDES = frozenset(
+    {"output_dir", "data_dir", "device", "num_workers", "log_every", "save_every_steps",
+     "eval_every", "compile"}
+)  # fmt: skip
+
+
+def derived_output_dir(output_dir: str, overrides: list[str]) -> str | None:
+    """``runs/b0_digits-epochs5-image_size32`` for ``epochs=5 image_size=32``: a changed recipe
+    gets its own folder instead of landing on the config's run; None when nothing changes it."""
+    parts = []
+    for item in overrides:
+        key, _, value = (part.strip() for part in item.partition("="))
+        if key == "output_dir":
+            return None
+        if key not in NEUTRAL_OVERRIDES:
+            parts.append(re.sub(r"[^A-Za-z0-9._]+", "_", key + Path(value).name))
+    return f"{output_dir}-{'-'.join(parts)}"[:200] if parts else None
+
+
+def _notes(cfg: TrainConfig, config_dir: str) -> None:
+    """What the command changed or what the config overrides, said before the run starts."""
+    if cfg.output_dir != config_dir:
+        print(
+            f"note: --override changes the recipe, so this run writes to {cfg.output_dir}, not "
+            f"the config's {config_dir} (set output_dir= to choose; --resume with the same "
+            "overrides continues it)"
+        )
+    if cfg.model.endswith(".json") and cfg.image_size is not None:
+        from ..registry import get_spec
+
+        spec = get_spec(cfg.model)
+        if spec.resolution != cfg.image_size:
+            print(
+                f"note: {cfg.model} was scaled for {spec.resolution}px; this config trains it "
+                f"at {cfg.image_size}px (--override image_size={spec.resolution} for its own)"
+            )
 
 
 def run(args: argparse.Namespace) -> int:
     from ..train import load_config, train
 
+    if _run_detection(args):
+        return 0
     cfg = load_config(args.config, args.override)
-    train(cfg, resume=args.resume)
+    config_dir = cfg.output_dir
+    derived = derived_output_dir(cfg.output_dir, args.override)
+    if derived is not None:
+        cfg = cfg.replace(output_dir=derived)
+    _notes(cfg, config_dir)
+    train(cfg, resume=args.resume, overwrite=args.overwrite)
     return 0
+
+
+def _run_detection(args: argparse.Namespace) -> bool:
+    """Train a detection config (``get_config()`` returns a DetectionConfig); False otherwise."""
+    from ..detection.config import load_detection_config
+
+    detection = load_detection_config(args.config, args.override)
+    if detection is None:
+        return False
+    from ..detection.train import train_detector
+
+    train_detector(detection, resume=args.resume)
+    return True

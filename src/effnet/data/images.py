@@ -89,17 +89,65 @@ def collect_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def decode_image(path: str | os.PathLike) -> Any:
-    """The fully decoded PIL image, or the decoder's own error (one of :data:`UNREADABLE`).
+    """The fully decoded PIL image, or an error that is one of :data:`UNREADABLE`.
 
-    Decoding here, not lazily, makes a truncated file fail while its name is known. The mode is
-    left as stored except palette images, which become RGBA so their transparency survives:
-    :func:`effnet.data.preprocess.to_rgb` converts every mode the same way for every command.
+    Decoding here, not lazily, makes a truncated file fail while its name is known. A decompression
+    bomb (an image of more than PIL's ``MAX_IMAGE_PIXELS`` limit, twice over) is a ``ValueError``
+    like any other unreadable file. The 8-bit modes are left as stored except palette images,
+    which become RGBA so their transparency survives (:func:`effnet.data.preprocess.to_rgb`
+    converts every mode the same way for every command); :func:`to_8bit` brings 16-bit, 32-bit
+    and floating-point images to 8 bits by their range instead of clipping them.
     """
     from PIL import Image
 
-    with Image.open(path) as image:
-        image.load()
-        return image.copy() if image.mode != "P" else image.convert("RGBA")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in _PREMULTIPLIED:
+                return image.convert(_PREMULTIPLIED[image.mode])
+            if image.mode in ("P", "PA"):
+                return image.convert("RGBA")
+            return to_8bit(image) if image.mode in _WIDE_MODES else image.copy()
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"image too large to decode safely ({err})") from None
+
+
+#: 16-bit, 32-bit integer and float grey modes: PIL's convert("RGB") clips them, which turns a
+#: 16-bit PNG white and a [0, 1] float TIFF black.
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+_PREMULTIPLIED = {"La": "LA", "RGBa": "RGBA"}
+
+
+def to_8bit(image: Any) -> Any:
+    """An 8-bit greyscale (``L``) copy of a 16-bit, 32-bit integer or float image, by its range.
+
+    16-bit values are divided by 257 (65535 -> 255). A 32-bit integer image is read as 8-bit when
+    its values fit, else as 16-bit when they fit. A float image is read as [0, 1] when its values
+    fit, else as [0, 255]. Anything else (NaN, negative values, a range none of these holds) is
+    refused with its range, rather than guessed.
+    """
+    import numpy as np
+    from PIL import Image
+
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16"):
+        scale = 257.0
+    else:
+        if not np.isfinite(values).all():
+            raise ValueError("floating-point image holds NaN or infinite values")
+        low, high = float(values.min()), float(values.max())
+        if low < 0 or high > (255 if image.mode == "F" else 65535):
+            kind = "floating-point" if image.mode == "F" else "32-bit integer"
+            raise ValueError(
+                f"{kind} image with values in [{low:g}, {high:g}]: no known range to scale to 8 "
+                "bits (expected [0, 1] or [0, 255] for floats, up to 65535 for integers)"
+            )
+        if image.mode == "F":
+            scale = 1 / 255 if high <= 1 else 1.0
+        else:
+            scale = 1.0 if high <= 255 else 257.0
+    pixels = np.clip(np.rint(values / scale), 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels)
 
 
 def open_image(path: str | os.PathLike) -> Any:

@@ -9,6 +9,7 @@ produces can be trained. Submodule names (``stem``, ``blocks.<stage>.<block>``, 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -19,6 +20,92 @@ from ..spec import NetSpec
 
 if TYPE_CHECKING:  # a type only: the data layer sits above the models
     from ..data.preprocess import Preprocess
+
+
+class FeatureInfo:
+    """What a ``features_only`` model returns, level by level, as timm's ``feature_info`` says it.
+
+    Each level is a dict with ``num_chs`` (alias ``channels``), ``reduction`` (the stride from the
+    input) and ``module`` (the submodule whose output it is: ``"stem"`` or ``"blocks.<stage>"``).
+    ``out_indices`` are the levels the model returns, in order; the helpers take an index into
+    them, or None for all: ``channels()`` -> ``[40, 112, 320]`` for B0 with ``out_indices=(2, 3,
+    4)``. Iterating yields the returned levels' dicts.
+    """
+
+    def __init__(self, levels: list[dict[str, Any]], out_indices: Sequence[int]) -> None:
+        self.levels = levels
+        self.out_indices = tuple(out_indices)
+
+    def get(self, key: str, idx: int | None = None) -> Any:
+        if idx is not None:
+            return self.levels[self.out_indices[idx]][key]
+        return [self.levels[i][key] for i in self.out_indices]
+
+    def channels(self, idx: int | None = None) -> Any:
+        """Channels of each returned map (or of the ``idx``-th)."""
+        return self.get("num_chs", idx)
+
+    def reduction(self, idx: int | None = None) -> Any:
+        """Stride of each returned map relative to the input (or of the ``idx``-th)."""
+        return self.get("reduction", idx)
+
+    def module_name(self, idx: int | None = None) -> Any:
+        """Name of the submodule whose output each returned map is (or the ``idx``-th's)."""
+        return self.get("module", idx)
+
+    def get_dicts(self, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        chosen = [self.levels[i] for i in self.out_indices]
+        return [{k: d[k] for k in keys} if keys else dict(d) for d in chosen]
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        return dict(self.levels[self.out_indices[idx]])
+
+    def __len__(self) -> int:
+        return len(self.out_indices)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.get_dicts())
+
+    def __repr__(self) -> str:
+        rows = ", ".join(
+            f"{d['module']}: {d['num_chs']}ch /{d['reduction']}" for d in self.get_dicts()
+        )
+        return f"FeatureInfo({rows})"
+
+
+def _levels(spec: NetSpec) -> list[dict[str, Any]]:
+    """The last map at each stride (2, 4, 8, 16, 32): from the stem or from a stage."""
+    stride = spec.stem.stride
+    points = {stride: {"stage": -1, "module": "stem", "num_chs": spec.stem.channels}}
+    if spec.stem.max_pool:
+        stride *= 2
+    for i, stage in enumerate(spec.stages):
+        stride *= stage.stride
+        points[stride] = {"stage": i, "module": f"blocks.{i}", "num_chs": stage.out_channels}
+    return [
+        {**points[s], "channels": points[s]["num_chs"], "reduction": s, "index": n}
+        for n, s in enumerate(sorted(points))
+    ]
+
+
+def _out_indices(out_indices: Sequence[int] | None, levels: list[dict[str, Any]]) -> list[int]:
+    """Sorted, unique, non-negative level indices; negative ones count from the deepest level."""
+    count = len(levels)
+    if out_indices is None:
+        return list(range(count))
+    chosen = []
+    for i in out_indices:
+        if not -count <= int(i) < count:
+            strides = ", ".join(f"{n}: stride {d['reduction']}" for n, d in enumerate(levels))
+            raise ValueError(f"out_indices {tuple(out_indices)}: {i} is not a level ({strides})")
+        chosen.append(int(i) % count)
+    if not chosen or len(set(chosen)) != len(chosen):
+        raise ValueError(f"out_indices must name distinct levels, got {tuple(out_indices)}")
+    return sorted(chosen)
+
+
+#: State-dict prefixes of the classification head, which a ``features_only`` model does not have.
+_HEAD_KEYS = ("head.", "classifier.")
 
 
 class EfficientNet(nn.Module):
@@ -32,7 +119,10 @@ class EfficientNet(nn.Module):
         dropout: dropout before the classifier; default from the spec (0.2 for B0 ... 0.5 for B7).
         drop_path_rate: stochastic-depth drop rate of the last block; it grows linearly from 0 at
             the first block (paper: survival probability 0.8 at the end). Default from the spec.
-        features_only: return the feature maps at strides 2, 4, 8, 16 and 32 instead of logits.
+        features_only: return a list of feature maps instead of logits: by default the last map at
+            strides 2, 4, 8, 16 and 32 (levels 0-4); ``feature_info`` describes them.
+        out_indices: with ``features_only``, the levels to return, e.g. ``(2, 3, 4)`` for strides
+            8, 16, 32 (an FPN's P3-P5); blocks after the deepest one asked for are not run.
 
     What the weights expect and mean travels with the model, so that ``effnet.transforms_for``,
     ``save_model``, ``predict`` and ``eval`` need nothing else: ``preprocess`` (None: the paper's
@@ -54,6 +144,7 @@ class EfficientNet(nn.Module):
         dropout: float | None = None,
         drop_path_rate: float | None = None,
         features_only: bool = False,
+        out_indices: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if num_classes < 0:
@@ -81,7 +172,10 @@ class EfficientNet(nn.Module):
         for index, (stage, block) in enumerate(spec.blocks()):
             stages[stage].append(make_block(block, act, rate * index / last, **conv_kw))
         self.blocks = nn.Sequential(*(nn.Sequential(*stage) for stage in stages))
-        self.feature_info = self._feature_info()
+        if out_indices is not None and not features_only:
+            raise ValueError("out_indices selects feature maps: pass features_only=True as well")
+        levels = _levels(spec)
+        self.feature_info = FeatureInfo(levels, _out_indices(out_indices, levels))
 
         self.num_features = spec.num_features
         if features_only:
@@ -99,17 +193,6 @@ class EfficientNet(nn.Module):
         self.reset_parameters()
 
     # ----------------------------------------------------------------------------------------------
-    def _feature_info(self) -> list[dict[str, Any]]:
-        """Where the last map at each stride comes from: the stem (-1) or a stage index."""
-        stride = self.spec.stem.stride
-        points = {stride: {"module": -1, "channels": self.spec.stem.channels, "reduction": stride}}
-        if self.spec.stem.max_pool:
-            stride *= 2
-        for i, stage in enumerate(self.spec.stages):
-            stride *= stage.stride
-            points[stride] = {"module": i, "channels": stage.out_channels, "reduction": stride}
-        return [points[s] for s in sorted(points)]
-
     def _make_classifier(self, num_classes: int) -> nn.Module:
         return nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
@@ -145,12 +228,43 @@ class EfficientNet(nn.Module):
             nn.init.uniform_(self.classifier.weight, -bound, bound)
             nn.init.zeros_(self.classifier.bias)
 
+    def as_features(self, out_indices: Sequence[int] | None = None, **kwargs: Any) -> EfficientNet:
+        """This network's body as a ``features_only`` model: the same weights, no head.
+
+        ``kwargs`` go to the new model (``drop_path_rate``); what the weights expect
+        (``preprocess``, ``weights_source``) carries over.
+        """
+        net = EfficientNet(
+            self.spec,
+            num_classes=0,
+            in_chans=self.in_chans,
+            padding=self.padding,
+            features_only=True,
+            out_indices=out_indices,
+            **kwargs,
+        )
+        body = {k: v for k, v in self.state_dict().items() if not k.startswith(_HEAD_KEYS)}
+        net.load_state_dict(body)
+        net.preprocess, net.weights_source = self.preprocess, self.weights_source
+        return net.train(self.training)
+
     # ----------------------------------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_chans:
             raise ValueError(
                 f"{self.spec.name} expects images shaped (batch, {self.in_chans}, height, width), "
                 f"got {tuple(x.shape)}"
+            )
+        weight = next(self.parameters())
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            # Autocast mixes precisions on purpose; otherwise say what to do, not what mismatched.
+            hint = (
+                "convert the images to float (and scale them to the model's preprocessing)"
+                if not x.is_floating_point()
+                else f"call .to({weight.dtype}) on the images, or on the model, or use autocast"
+            )
+            raise ValueError(
+                f"{self.spec.name} holds {weight.dtype} weights but got {x.dtype} images: {hint}"
             )
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
@@ -171,15 +285,18 @@ class EfficientNet(nn.Module):
         return x if pre_logits else self.classifier(x)
 
     def forward_pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Feature maps at strides 2, 4, 8, 16, 32 (the last block output at each stride)."""
-        wanted = {info["module"]: i for i, info in enumerate(self.feature_info)}
+        """The maps ``feature_info`` lists (default: strides 2, 4, 8, 16, 32), shallowest first."""
+        wanted = {info["stage"]: i for i, info in enumerate(self.feature_info)}
         out: list[torch.Tensor] = [x] * len(wanted)
         x = self._stem(x)
         if -1 in wanted:
             out[wanted[-1]] = x
         if self.stem_pool is not None:
             x = self.stem_pool(x)
+        last = max(wanted)
         for i, stage in enumerate(self.blocks):
+            if i > last:
+                break
             x = stage(x)
             if i in wanted:
                 out[wanted[i]] = x

@@ -14,12 +14,15 @@ from .result import TrainResult
 __all__ = ["TrainResult", "train"]
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> TrainResult:
     """Train ``cfg`` to the end (or ``max_steps``); ``resume`` continues ``output_dir/last.pt``.
+
+    A fresh run refuses an ``output_dir`` that holds another run unless ``overwrite`` is set, and
+    any run refuses a folder that another live run is training into (:mod:`.rundir`).
 
     Under ``torchrun`` every process calls this; rank 0 alone logs and writes files, and every
     rank returns the same result.
     """
     from .loop import run
 
-    return run(cfg, resume=resume)
+    return run(cfg, resume=resume, overwrite=overwrite)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
+import pickle
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from ..data.datasets import DataSplits
-from ..fileio import atomic_write
+from ..fileio import write_with
 from ..weights.checkpoint import save_model
 from . import distributed
 from .config import TrainConfig
@@ -31,10 +32,14 @@ from .schedule import PaperSchedule
 
 FORMAT = "effnet-train/1"
 #: Settings that change how a run is driven, not what it trains: a resume may change them.
+#: ``output_dir`` is where the run is, not what it is: the same run may be resumed through another
+#: spelling of its folder, or after the folder was moved.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "max_steps", "device", "num_workers", "log_every", "save_every_steps",
-     "eval_every", "compile", "select_on_minival"}
+     "eval_every", "compile", "select_on_minival", "output_dir"}
 )  # fmt: skip
+#: What a damaged file makes ``torch.load`` raise (zip, pickle and truncation errors).
+_DAMAGED = (RuntimeError, EOFError, ValueError, OSError, KeyError, AttributeError, IndexError)
 
 
 @dataclass
@@ -101,9 +106,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_atomic(state: dict[str, Any], path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, flushed to disk, then renamed."""
     path = Path(path)
-    with atomic_write(path, durable=True) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
-    return path
+    return write_with(path, lambda f: torch.save({"format": FORMAT, **state}, f), durable=True)
 
 
 def load_state(path: str | os.PathLike) -> dict[str, Any]:
@@ -114,10 +117,37 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
             f"nothing to resume: {path} does not exist (start without --resume, or point "
             "output_dir at the run to continue)"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refused the content, or it is no pickle at all
+        raise ValueError(
+            f"cannot resume from {path}: it is damaged or not an effnet training state (it is "
+            "not a tensors-only file); start the run again with --overwrite"
+        ) from None
+    except _DAMAGED as err:
+        reason = str(err).strip().splitlines()[0][:100] if str(err).strip() else "no data"
+        raise ValueError(
+            f"cannot resume from {path}: it is damaged or empty ({type(err).__name__}: {reason}); "
+            "start the run again with --overwrite"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path} is not an effnet training state ({FORMAT})")
+    missing = [key for key in _STATE_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"{path} is an incomplete training state (no {', '.join(missing)})")
     return state
+
+
+_STATE_KEYS = (
+    "config",
+    "world_size",
+    "model",
+    "optimizer",
+    "schedule",
+    "scaler",
+    "progress",
+    "rng",
+)
 
 
 def save_state(path: Path, d: distributed.Dist, cfg: TrainConfig, state: TrainState) -> None:
@@ -171,7 +201,12 @@ def check_resumable(cfg: TrainConfig, saved: dict[str, Any], world_size: int) ->
     ]
     if changed:
         diffs = ", ".join(f"{k}: {before.get(k)!r} -> {getattr(cfg, k)!r}" for k in changed[:4])
-        raise ValueError(f"cannot resume with a different config ({diffs})")
+        started = {k: "none" if before.get(k) is None else before.get(k) for k in changed}
+        again = " ".join(f"{k}={v}" for k, v in started.items())
+        raise ValueError(
+            f"cannot resume with a different config ({diffs}); the run was started with "
+            f"{again}: resume with the same config and --override {again}"
+        )
     if saved["world_size"] != world_size:
         raise ValueError(
             f"the run was saved with {saved['world_size']} processes; resume it with the same "

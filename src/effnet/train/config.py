@@ -1,8 +1,8 @@
 """Every hyperparameter of a training run in one dataclass, and configs as Python files.
 
-Defaults are the paper's ImageNet recipe (PAPER.md section 7), each with the reason for its value.
-A config file in ``configs/`` defines ``get_config() -> TrainConfig`` (big_vision style), so a
-recipe is code that can import another recipe and change three fields; ``--override key=value``
+Defaults are the paper's ImageNet recipe (docs/paper.md section 7), each with the reason for its
+value. A config file in ``configs/`` defines ``get_config() -> TrainConfig`` (big_vision style),
+so a recipe is code that can import another recipe and change three fields; ``--override key=value``
 changes one field from the command line, parsed to the field's type. An experiment's file may
 define one more getter beside it (``get_search()``, ``get_study()``) returning that experiment's
 settings object; :func:`load_config_module` executes the file once and hands out both.
@@ -13,11 +13,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.util
+import traceback
 import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from .progressive import Progressive
 
 OPTIMIZERS = ("rmsprop_tf", "sgd", "adamw")
 AMP_MODES = ("auto", "none", "bf16", "fp16")
@@ -36,7 +39,7 @@ class TrainConfig:
     minival_size: int = 25_000  # paper: 25k training images held out for early stopping
     limit_train_images: int | None = None  # None = all; a cap makes quick experiments quick
 
-    # --- schedule (PAPER.md section 7) ----------------------------------------------------------
+    # --- schedule (docs/paper.md section 7) -----------------------------------------------------
     epochs: int = 350  # the reference code's ImageNet schedule
     max_steps: int | None = None  # None = run all epochs; a cap lets tests and searches stop early
     batch_size: int = 4096  # global images per optimizer step (all processes x accumulation)
@@ -46,6 +49,7 @@ class TrainConfig:
     lr_decay_rate: float = 0.97  # paper: multiply by 0.97 ...
     lr_decay_epochs: float = 2.4  # ... every 2.4 epochs
     lr_staircase: bool = True  # reference code decays in steps (tf exponential_decay staircase)
+    lr_schedule: str = "paper"  # "paper" (warm-up, exponential decay) or "cosine" (to 0 at the end)
 
     # --- optimizer ------------------------------------------------------------------------------
     optimizer: str = "rmsprop_tf"  # paper: RMSProp in TensorFlow's form; "sgd"/"adamw" for tuning
@@ -69,11 +73,15 @@ class TrainConfig:
     ema_warmup: bool = True  # TF's num_updates: decay min(d, (1+n)/(10+n)) so early EMA is usable
     eval_crop_pct: float = 0.875  # paper: evaluate a center crop of resolution / 0.875
     interpolation: str = "bicubic"  # paper: bicubic resizing at evaluation
+    # EfficientNetV2's progressive learning: training image size, dropout, RandAugment and mixup
+    # per stage (effnet.train.progressive); None trains at image_size throughout. Evaluation
+    # stays at image_size (V2 evaluates larger than it trains: S 300 -> 384).
+    progressive: Progressive | None = None
 
     # --- hardware -------------------------------------------------------------------------------
     device: str = "auto"  # "auto" = cuda when present, else cpu; or "cpu", "cuda", "cuda:1"
     amp: str = "auto"  # "auto" = bf16 on GPUs with it, fp16 (+GradScaler) on older, off on CPU
-    channels_last: bool = True  # depthwise convs run faster in NHWC on GPUs (PAPER.md section 9)
+    channels_last: bool = True  # depthwise convs run faster in NHWC on GPUs (docs/paper.md sec. 9)
     compile: bool = False  # torch.compile the model: faster steps after a minutes-long compile
     num_workers: int = 8  # data-loading processes per training process
     deterministic: bool = False  # torch.use_deterministic_algorithms, for bit-exact reruns
@@ -102,6 +110,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+LR_SCHEDULES = ("paper", "cosine")
+
+
 def validate(cfg: TrainConfig) -> None:
     """Reject values that would fail later, deep inside a run, with a message naming the field."""
 
@@ -111,6 +122,10 @@ def validate(cfg: TrainConfig) -> None:
 
     need(
         cfg.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {cfg.optimizer!r}"
+    )
+    need(
+        cfg.lr_schedule in LR_SCHEDULES,
+        f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}",
     )
     need(cfg.amp in AMP_MODES, f"amp must be one of {AMP_MODES}, got {cfg.amp!r}")
     need(
@@ -143,6 +158,10 @@ def validate(cfg: TrainConfig) -> None:
     )
     need(cfg.minival_size >= 0, f"minival_size must be >= 0, got {cfg.minival_size}")
     need(cfg.num_workers >= 0, f"num_workers must be >= 0, got {cfg.num_workers}")
+    need(
+        cfg.progressive is None or isinstance(cfg.progressive, Progressive),
+        f"progressive must be a Progressive schedule or None, got {cfg.progressive!r}",
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -155,7 +174,7 @@ def config_search_dirs() -> list[Path]:
 
 
 #: The transfer recipe that ``effnet finetune`` and configs/finetune_*.py share. The paper gives
-#: no fine-tuning hyperparameters (PAPER.md section 8); this is a common short schedule.
+#: no fine-tuning hyperparameters (docs/paper.md section 8); this is a common short schedule.
 TRANSFER_RECIPE: dict[str, Any] = dict(
     batch_size=64,  # fits B0-B3 at their resolution on one consumer GPU
     optimizer="sgd",  # SGD + Nesterov momentum, the usual transfer optimizer
@@ -235,7 +254,7 @@ class ConfigModule:
 
     def train_config(self, overrides: list[str] | None = None) -> TrainConfig:
         """``get_config()`` with ``key=value`` overrides applied."""
-        cfg = self.module.get_config()
+        cfg = run_config_code(self.path, self.module.get_config)
         if not isinstance(cfg, TrainConfig):
             raise ValueError(
                 f"{self.path}: get_config() returned {type(cfg).__name__}, not TrainConfig"
@@ -249,12 +268,25 @@ class ConfigModule:
             return None
         if not callable(function):
             raise ValueError(f"{self.path}: {getter} is not a function")
-        value = function()
+        value = run_config_code(self.path, function)
         if not isinstance(value, kind):
             raise ValueError(
                 f"{self.path}: {getter}() returned {type(value).__name__}, not {kind.__name__}"
             )
         return value
+
+
+def run_config_code(path: Path, function: Any) -> Any:
+    """``function()`` (a config file's code); an error in it is one ValueError naming the file and
+    line, not a traceback that ends in "KeyError: 'b'"."""
+    try:
+        return function()
+    except Exception as err:  # anything the user's Python raises
+        lines = [
+            f.lineno for f in traceback.extract_tb(err.__traceback__) if f.filename == str(path)
+        ]
+        where = f"{path}, line {lines[-1]}" if lines else str(path)
+        raise ValueError(f"{where}: {type(err).__name__}: {err}") from None
 
 
 def load_config_module(path_or_name: str | Path) -> ConfigModule:
@@ -265,7 +297,7 @@ def load_config_module(path_or_name: str | Path) -> ConfigModule:
     if spec is None or spec.loader is None:
         raise ValueError(f"{path} is not a Python config file")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    run_config_code(path, lambda: spec.loader.exec_module(module))  # type: ignore[union-attr]
     if not callable(getattr(module, "get_config", None)):
         raise ValueError(f"{path} defines no get_config() -> TrainConfig")
     return ConfigModule(path, module)

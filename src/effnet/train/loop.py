@@ -38,7 +38,8 @@ from torch import nn
 
 from .. import evaluation
 from ..data.loading import TransformedSubset
-from . import batches, build, distributed, report
+from ..fileio import atomic_write
+from . import batches, build, distributed, report, rundir
 from .amp import resolve_amp
 from .checkpoint import (
     Progress,
@@ -48,21 +49,30 @@ from .checkpoint import (
     save_state,
 )
 from .config import TrainConfig
+from .divergence import LossGuard
 from .logs import RunLogger, Window, plot_curves
+from .progressive import StageRunner
 from .result import Outcome, TrainResult
 
 
-def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+def run(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> TrainResult:
     """Train ``cfg``; see :func:`effnet.train.train`."""
     started = time.time()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     d = distributed.setup(cfg.device)
     try:
-        training = TrainingRun(cfg, d, resume, started)
-        while not training.done and training.progress.epoch < cfg.epochs:
-            training.train_epoch()
-            training.end_epoch()
-        return training.finish()
+        # The folder is this run's alone while it trains (rundir: lock, no fresh start over a run).
+        inputs = (cfg.init_checkpoint,)
+        with rundir.claim(cfg.output_dir, resume, overwrite, d.is_main, inputs):
+            training = TrainingRun(cfg, d, resume, started)
+            try:
+                while not training.done and training.progress.epoch < cfg.epochs:
+                    training.train_epoch()
+                    training.end_epoch()
+                return training.finish()
+            except BaseException:
+                training.bar.close()  # so an error is a line of its own, not the bar's tail
+                raise
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
         distributed.teardown(d)
@@ -89,6 +99,12 @@ class TrainingRun:
         self.plan = build.plan_run(cfg, image_size, len(self.data.train), d.world_size)
         model = build.prepare_model(cfg, self.spec, self.data.num_classes, d)
         self.state = build.fresh_state(cfg, model, self.plan, self.amp_dtype, d)
+        pre = self.data.preprocess  # V2's progressive learning: sizes and regularization by stage
+        self.stages = (
+            StageRunner(cfg, self.data.train, self.data.num_classes, pre.mean, pre.std, d.rank)
+            if cfg.progressive is not None
+            else None
+        )
         if resume:
             resume_state(self.out / "last.pt", cfg, d, self.state)
             self.say(
@@ -104,7 +120,9 @@ class TrainingRun:
             self.out, enabled=d.is_main, resume_step=self.progress.step if resume else None
         )
         if d.is_main:
-            (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+            with atomic_write(self.out / "config.json") as tmp:
+                tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        self.guard = LossGuard(self.data.num_classes, self.out / "last.pt", self.say)
         self.say(report.start_line(self.spec.name, cfg, self.data, self.plan, d, self.amp_dtype))
         self.sampler = batches.rank_sampler(self.data.train, d, cfg.seed)
         self.bar = report.progress_bar(self.plan.total_steps, self.progress.step, d.is_main)
@@ -122,6 +140,9 @@ class TrainingRun:
         """This rank's share of one epoch (what is left of it, after a resume), update by update."""
         cfg, progress = self.cfg, self.progress
         self.epoch = progress.epoch
+        if self.stages is not None and (stage := self.stages.enter(self.epoch, self.state.model)):
+            self.say(stage.line(self.stages.schedule.stages))
+            self.logger.log("stage", progress.step, epoch=self.epoch, **stage.__dict__)
         order = batches.EpochBatches(
             self.sampler,
             self.epoch,
@@ -153,6 +174,8 @@ class TrainingRun:
         d, cfg, progress = self.d, self.cfg, self.progress
         images = images.to(d.device, non_blocking=True, memory_format=self.memory_format)
         labels = labels.to(d.device, non_blocking=True)
+        if self.stages is not None:  # mixup (soft targets) when the stage asks for it
+            images, labels = self.stages.mix(images, labels, progress.step)
         sync = contextlib.nullcontext()
         if d.enabled and not closes_step:
             sync = self.train_model.no_sync()  # type: ignore[operator]
@@ -162,6 +185,7 @@ class TrainingRun:
             loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
             self.state.scaler.scale(loss / cfg.grad_accum_steps).backward()
         loss_value = loss.item()
+        self.guard.check(loss_value, progress.step, self.lr)  # NaN stops the run, unsaved
         self.window.add(loss_value, len(labels), d.world_size)
         progress.epoch_loss_sum += loss_value * len(labels)
         progress.epoch_loss_count += len(labels)
@@ -312,7 +336,8 @@ class TrainingRun:
                 outcome.best_checkpoint, best_model, data, self.cfg, self.progress, best_test
             )
             plot_curves(self.logger.read(), self.out / "curves.png", self.spec.name)
-            (self.out / "summary.json").write_text(json.dumps(outcome.summary(), indent=2) + "\n")
+            with atomic_write(self.out / "summary.json") as tmp:
+                tmp.write_text(json.dumps(outcome.summary(), indent=2) + "\n")
         self.logger.close()
         if len(set(outcome.fingerprints)) > 1:
             report.warn(

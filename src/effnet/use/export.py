@@ -3,8 +3,8 @@
 The model is exported in eval mode (batch norm uses its running statistics, dropout and stochastic
 depth are off) with the batch axis dynamic, so one file serves batch 1 and batch N. SiLU is
 PyTorch's native op, which exporters know (a custom autograd Swish is what breaks ONNX export,
-PAPER.md section 9). Each export is run back on random batches of two sizes and compared with the
-PyTorch model; the largest absolute difference is what the command reports.
+docs/paper.md section 9). Each export is run back on random batches of two sizes and compared
+with the PyTorch model; the largest absolute difference is what the command reports.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..fileio import atomic_write, write_with
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -68,9 +70,10 @@ def export_model(
         raise ValueError(f"resolution must be at least 8, got {res}")
     net = _cpu_eval_copy(model)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Batch 2 while tracing: a batch of 1 can let an exporter specialise the batch axis to 1.
     example = _example(net, 2, res)
+    # Written beside the target and renamed over it: a failed or killed export leaves any earlier
+    # file whole, and a read-only folder or a full disk is one error naming the file.
     with warnings.catch_warnings():
         # Tracer notes about the input-shape check and TorchScript's deprecation are not
         # actionable for the user; correctness is established by check_export instead.
@@ -78,10 +81,49 @@ def export_model(
         if fmt == "torchscript":
             with torch.no_grad():
                 traced = torch.jit.trace(net, example, check_trace=False)
-            torch.jit.save(traced, str(path))
+            write_with(path, lambda f: torch.jit.save(traced, f))
         else:
-            _export_onnx(net, example, path, opset, exporter)
+            with atomic_write(path) as tmp:
+                _export_onnx(net, example, tmp, opset, exporter)
+                add_onnx_metadata(tmp, model)
     return path
+
+
+def onnx_metadata(model: nn.Module) -> dict[str, str]:
+    """What an ONNX file needs to be used without effnet: the classes and the preprocessing.
+
+    ``preprocess`` is the evaluation recipe (resize the short side to ``resize_size``, center
+    crop ``resolution``, scale pixels to [0, 1], subtract ``mean``, divide by ``std``), and the
+    input is RGB, channels first.
+    """
+    import json
+
+    from ..weights.hub import preprocess_for
+
+    pre = preprocess_for(model)
+    labels = model.labels() if hasattr(model, "labels") else []
+    return {
+        "effnet.model": str(getattr(getattr(model, "spec", None), "name", "")),
+        "effnet.weights": str(getattr(model, "weights_source", "") or ""),
+        "effnet.class_names": json.dumps(labels),
+        "effnet.preprocess": json.dumps(
+            {**json.loads(pre.to_json()), "resize_size": pre.resize_size}
+        ),
+        "effnet.input": f"{INPUT_NAME}: float32 RGB, NCHW, {pre.resolution}x{pre.resolution}, "
+        f"normalised (pixel / 255 - mean) / std",
+    }
+
+
+def add_onnx_metadata(path: Path, model: nn.Module) -> None:
+    """Write :func:`onnx_metadata` into the file's ``metadata_props`` (readable by onnxruntime:
+    ``session.get_modelmeta().custom_metadata_map``)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    for key, value in onnx_metadata(model).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
 
 
 def _export_onnx(

@@ -4,6 +4,11 @@ A checkpoint that describes itself is what lets ``effnet eval`` and ``effnet pre
 file alone: the spec rebuilds the model, the class names label its outputs, the preprocessing
 feeds it correctly. safetensors stores only tensors plus a str -> str header, so the metadata is
 JSON in that header; nothing is unpickled.
+
+Nothing in a file is trusted: a header field that is missing or malformed is an error naming the
+file and the field, and weights are refused (naming the tensor) when their dtype cannot hold the
+model's values (int8 for a float weight) or when they hold NaN or infinity, which would make every
+prediction NaN.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import torch
 from torch import nn
 
 from ..data.preprocess import Preprocess, default_preprocess
-from ..fileio import atomic_write
+from ..fileio import write_with
 from ..spec import NetSpec
 
 if TYPE_CHECKING:
@@ -29,6 +34,38 @@ FORMAT = "effnet/1"
 
 class CheckpointMismatchError(ValueError):
     """A state dict that does not fit the model; the message names the first offending tensor."""
+
+
+class UnreadableCheckpointError(ValueError):
+    """The file is not a readable safetensors file (empty, truncated or damaged)."""
+
+
+class NotEffnetCheckpointError(ValueError):
+    """A readable safetensors file without effnet's header: a plain state dict, perhaps."""
+
+
+#: What a malformed header value makes the parsers raise (RecursionError: JSON nested too deep).
+_BAD_FIELD = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
+
+
+def check_tensors(
+    own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], source: str
+) -> None:
+    """Refuse tensors whose dtype cannot hold the model's values, and NaN or infinite weights."""
+    for key, tensor in state.items():
+        if key not in own:
+            continue
+        if own[key].is_floating_point() and not tensor.is_floating_point():
+            raise CheckpointMismatchError(
+                f"{source}: tensor {key!r} is {str(tensor.dtype).removeprefix('torch.')}, not a "
+                "floating-point type; the file is quantized or damaged and cannot be loaded"
+            )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointMismatchError(
+                f"{source}: tensor {key!r} holds {bad} NaN or infinite values; the weights are "
+                "damaged (or saved from a diverged run) and would make every output NaN"
+            )
 
 
 def load_state_dict_checked(
@@ -46,6 +83,7 @@ def load_state_dict_checked(
     """
     own = model.state_dict()
     names = source_names or {}
+    check_tensors(own, state, source)
 
     def described(key: str) -> str:
         return f"{key!r} ({source} {names[key]!r})" if key in names else repr(key)
@@ -80,7 +118,7 @@ def save_model(
     Class names and preprocessing default to what the model carries (``model.class_names``,
     ``model.preprocess``, set by conversion, pretrained loading and :func:`load_model`).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     spec: NetSpec = model.spec
     num_classes = int(model.num_classes)
@@ -102,10 +140,9 @@ def save_model(
         "extra": json.dumps(extra or {}),
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return path
+    # Serialised in memory and written by Python, so a full disk is an OSError naming the file
+    # (safetensors' own writer reports it as an opaque SafetensorError).
+    return write_with(path, lambda f: f.write(save(tensors, metadata=meta)))
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -119,18 +156,72 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as err:  # safetensors raises its own error types for corrupt headers
-        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+        size = path.stat().st_size
+        what = "empty (0 bytes)" if size == 0 else f"truncated or damaged ({size} bytes: {err})"
+        raise UnreadableCheckpointError(
+            f"{path} is not a readable safetensors file: it is {what}"
+        ) from None
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an effnet checkpoint (no '{FORMAT}' header)")
+        raise NotEffnetCheckpointError(f"{path} is not an effnet checkpoint (no '{FORMAT}' header)")
     return {
-        "spec": NetSpec.from_json(meta["spec"]),
-        "num_classes": int(meta["num_classes"]),
-        "in_chans": int(meta.get("in_chans", 3)),
-        "padding": meta.get("padding", "symmetric"),
-        "class_names": json.loads(meta["class_names"]),
-        "preprocess": Preprocess.from_json(meta["preprocess"]),
-        "extra": json.loads(meta.get("extra", "{}")),
+        "spec": _field(path, meta, "spec", NetSpec.from_json),
+        "num_classes": _field(path, meta, "num_classes", _positive_int),
+        "in_chans": _field(path, meta, "in_chans", _positive_int, "3"),
+        "padding": _field(path, meta, "padding", str, "symmetric"),
+        "class_names": _class_names(path, meta),
+        "preprocess": _field(path, meta, "preprocess", Preprocess.from_json),
+        "extra": _field(path, meta, "extra", _json_object, "{}"),
     }
+
+
+def _field(path: Path, meta: dict[str, str], name: str, parse: Any, default: str | None = None):
+    """Header field ``name`` parsed by ``parse``; a missing or bad one names the file and field."""
+    if name not in meta and default is None:
+        raise ValueError(f"{path}: the effnet header has no {name!r} field; the file is damaged")
+    try:
+        return parse(meta.get(name, default))
+    except _BAD_FIELD as err:
+        reason = _reason(err)
+        raise ValueError(f"{path}: header field {name!r} is invalid ({reason})") from None
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, RecursionError):
+        return "JSON nested too deeply"
+    if isinstance(err, KeyError):
+        return f"missing key {err}"
+    return str(err)[:200]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _json_object(text: str) -> dict:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _class_names(path: Path, meta: dict[str, str]) -> list[str] | None:
+    """The class list: null, or exactly ``num_classes`` strings."""
+
+    def parse(text: str) -> list[str] | None:
+        names = json.loads(text)
+        if names is None:
+            return None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("expected a JSON list of strings or null")
+        count = _positive_int(meta.get("num_classes", "0"))
+        if len(names) != count:
+            raise ValueError(f"{len(names)} names for a {count}-class classifier")
+        return names
+
+    return _field(path, meta, "class_names", parse)
 
 
 def load_model(
@@ -158,7 +249,7 @@ def load_model(
         padding=meta["padding"],
         **model_kwargs,
     )
-    load_state_dict_checked(model, load_file(str(path), device=map_location))
+    load_state_dict_checked(model, load_file(str(path), device=map_location), source=str(path))
     model.preprocess = meta["preprocess"]
     model.class_names = meta["class_names"]
     model.weights_source = str(path)

@@ -110,11 +110,19 @@ def load_checkpoint_file(
     With ``build_wanted`` an effnet checkpoint is built as ``wanted`` (same layers, but its name,
     dropout or BN momentum), which is what ``create_model(name, pretrained=path)`` asks for.
     """
-    from .checkpoint import read_metadata
+    if overrides.pop("features_only", False):  # a whole network's file, read as a backbone
+        out_indices = overrides.pop("out_indices", None)
+        net = load_checkpoint_file(path, wanted, build_wanted, **overrides)
+        return net.as_features(out_indices)
+    from .checkpoint import NotEffnetCheckpointError, UnreadableCheckpointError, read_metadata
 
     try:
         spec = read_metadata(path)["spec"]
-    except ValueError:  # not an effnet checkpoint: maybe a plain state dict
+    except NotEffnetCheckpointError:  # not an effnet checkpoint: maybe a plain state dict
+        return _load_state_dict_file(path, wanted, **overrides)
+    except UnreadableCheckpointError:  # a damaged .safetensors is not "a plain state dict"
+        if path.suffix.lower() == ".safetensors":
+            raise
         return _load_state_dict_file(path, wanted, **overrides)
     if wanted is not None and not same_architecture(spec, wanted):
         raise ValueError(

@@ -8,24 +8,39 @@ backoff; a wrong checksum or a 4xx answer is not (trying again would fetch the s
 
 Offline mode (``EFFNET_OFFLINE=1`` or ``offline=True``) uses the cache only and says what to do
 when the file is not there.
+
+The cache is defended against careless and hostile input alike: a file name is one plain name
+inside the cache (never ``../x`` or an absolute path); a body larger than ``max_bytes`` (the
+registry's cap for the file) is refused as soon as it is announced or reached, not read in full;
+one process at a time fetches a given file (a lock per file, so a second process waits and then
+finds it cached), and ``.part`` files that a killed download left are removed by the next one.
+A full 64-digit sha256 is compared in full; a shorter one is a prefix (torch.hub's convention),
+which is all some publishers give.
 """
 
 from __future__ import annotations
 
+import errno
+import glob
 import hashlib
 import http.client
 import os
 import re
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..fileio import locked, write_error
+
 ENV_HOME = "EFFNET_HOME"
 ENV_OFFLINE = "EFFNET_OFFLINE"
 _TRUE = {"1", "true", "yes", "on"}
 _CHUNK = 1 << 20
+#: Errors of this machine's disk while a download is written: reported, never retried.
+_LOCAL_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES}
 
 
 class ChecksumError(ValueError):
@@ -38,6 +53,10 @@ class OfflineError(FileNotFoundError):
 
 class DownloadError(OSError):
     """The file could not be fetched (after retries, or an error that retrying cannot fix)."""
+
+
+class TooLargeError(DownloadError):
+    """The server sent (or announced) more bytes than the file can have; nothing was cached."""
 
 
 class _Incomplete(OSError):
@@ -80,6 +99,23 @@ def matches(digest: str, expected: str) -> bool:
     return digest.startswith(check_sha256(expected))
 
 
+def cache_name(name: str) -> str:
+    """``name`` if it is one plain file name that stays inside the cache; ValueError otherwise."""
+    if (
+        not name
+        or name in (".", "..")
+        or name.startswith(".")  # hidden names are the cache's own (.part, .lock)
+        or any(sep in name for sep in ("/", "\\", "\0"))
+        or os.path.isabs(name)
+        or len(name.encode()) > 255
+    ):
+        raise ValueError(
+            f"file name {name!r} is not a plain file name inside the cache (no folders, no '..', "
+            "no leading '.')"
+        )
+    return name
+
+
 def download(
     url: str,
     sha256: str,
@@ -91,31 +127,64 @@ def download(
     backoff: float = 1.0,
     timeout: float = 60.0,
     progress: bool = True,
+    max_bytes: int | None = None,
 ) -> Path:
     """The cached, verified copy of ``url``, downloading it first if needed.
 
     ``sha256`` is the full digest or the published prefix of it. ``retries`` extra attempts are
     made after a dropped connection, a timeout or a 5xx answer, waiting ``backoff * 2**attempt``
-    seconds in between.
+    seconds in between. ``max_bytes`` caps the body (:class:`TooLargeError` beyond it).
     """
     expected = check_sha256(sha256)
     directory = Path(cache_dir) if cache_dir is not None else weights_dir()
-    name = file_name or url.rsplit("/", 1)[-1]
+    name = cache_name(file_name or url.rsplit("/", 1)[-1])
     target = directory / name
-    if _cached(target, expected, url, is_offline(offline)):
+    offline = is_offline(offline)
+    if target.is_file() and matches(sha256_file(target), expected):
+        return target  # the common case: no lock needed to read a verified file
+    if offline and _cached(target, expected, url, offline=True):  # else it raises, saying why
         return target
     directory.mkdir(parents=True, exist_ok=True)
+
+    def note_wait() -> None:
+        if progress:
+            print(f"waiting for another process downloading {name}", file=sys.stderr)
+
+    with locked(directory / f".{name}.lock", on_wait=note_wait):
+        for stale in directory.glob(glob.escape(f".{name}.") + "*.part"):
+            stale.unlink(missing_ok=True)  # left by a killed download: we hold the lock
+        if _cached(target, expected, url, offline=False):
+            return target  # the process we waited for fetched it
+        return _download(url, expected, target, retries, backoff, timeout, progress, max_bytes)
+
+
+def _download(
+    url: str,
+    expected: str,
+    target: Path,
+    retries: int,
+    backoff: float,
+    timeout: float,
+    progress: bool,
+    max_bytes: int | None,
+) -> Path:
+    """Fetch ``url`` into ``target`` (with the file's lock held), retrying what may pass."""
+    directory, name = target.parent, target.name
     attempts = retries + 1
     failure: BaseException | None = None
     for attempt in range(attempts):
         try:
-            tmp, digest = _fetch(url, directory, name, timeout, progress)
+            tmp, digest = _fetch(url, directory, name, timeout, progress, max_bytes)
         except urllib.error.HTTPError as err:
             if err.code < 500 and err.code != 429:
                 message = f"cannot download {url}: HTTP {err.code} {err.reason}"
-                raise DownloadError(message) from None
+                raise DownloadError(message + _by_hand(url, target)) from None
             failure = err
+        except TooLargeError:
+            raise  # the same server would send the same bytes again
         except (OSError, http.client.HTTPException) as err:  # URLError, resets, timeouts, short
+            if isinstance(err, OSError) and err.errno in _LOCAL_ERRORS:
+                raise write_error(err, target, target.exists()) from None  # not the network
             failure = err
         else:
             if not matches(digest, expected):
@@ -128,7 +197,16 @@ def download(
             return target
         if attempt + 1 < attempts:
             time.sleep(backoff * 2**attempt)
-    raise DownloadError(f"cannot download {url} after {attempts} attempts: {failure}")
+    message = f"cannot download {url} after {attempts} attempts: {failure}"
+    raise DownloadError(message + _by_hand(url, target))
+
+
+def _by_hand(url: str, target: Path) -> str:
+    """How to put the file in place without this process reaching the network."""
+    return (
+        f"; to install it by hand, fetch {url} on a machine that can reach it and copy it to "
+        f"{target} (the cache is ${ENV_HOME}/weights; its sha256 is checked on first use)"
+    )
 
 
 def _cached(target: Path, expected: str, url: str, offline: bool) -> bool:
@@ -153,7 +231,7 @@ def _cached(target: Path, expected: str, url: str, offline: bool) -> bool:
 
 
 def _fetch(
-    url: str, directory: Path, name: str, timeout: float, progress: bool
+    url: str, directory: Path, name: str, timeout: float, progress: bool, max_bytes: int | None
 ) -> tuple[Path, str]:
     """Stream ``url`` into a temporary file next to the target; returns (path, sha256)."""
     from tqdm.auto import tqdm
@@ -168,7 +246,9 @@ def _fetch(
             urllib.request.urlopen(request, timeout=timeout) as response,
         ):
             length = response.headers.get("Content-Length")
-            total = int(length) if length else None
+            total = int(length) if length and length.isdigit() else None
+            if total is not None and max_bytes is not None and total > max_bytes:
+                raise _too_large(url, f"announces {total} bytes", max_bytes)
             received = 0
             with tqdm(
                 total=total,
@@ -180,9 +260,11 @@ def _fetch(
                 leave=False,
             ) as bar:
                 while chunk := response.read(_CHUNK):
+                    received += len(chunk)
+                    if max_bytes is not None and received > max_bytes:
+                        raise _too_large(url, f"sent more than {max_bytes} bytes", max_bytes)
                     out.write(chunk)
                     digest.update(chunk)
-                    received += len(chunk)
                     bar.update(len(chunk))
             if total is not None and received != total:
                 raise _Incomplete(f"connection closed after {received} of {total} bytes")
@@ -190,3 +272,10 @@ def _fetch(
         tmp.unlink(missing_ok=True)
         raise
     return tmp, digest.hexdigest()
+
+
+def _too_large(url: str, what: str, max_bytes: int) -> TooLargeError:
+    return TooLargeError(
+        f"{url} {what}, more than the {max_bytes} bytes this file can have; refused, nothing was "
+        "cached (the server is not serving the published file)"
+    )
