@@ -1,4 +1,4 @@
-"""EfficientNet-B0 on ImageNet with the paper's full training recipe (PAPER.md section 7).
+"""EfficientNet-B0 on ImageNet with the paper's full training recipe (docs/paper.md section 7).
 
 Reproduces: B0's 77.1% top-1 (paper Table 2) from scratch. Recipe: RMSProp in TensorFlow's form
 (decay 0.9, momentum 0.9, epsilon 1e-3 inside the square root), 0.016 per 256 images (0.256 at
@@ -11,7 +11,7 @@ Costs: 350 epochs x ~1.256M images = ~440M training images at ~1.2 G multiply-ad
 + backward ~ 3 x 0.39 G), about 1e18 FLOPs. At an assumed 2,500 images/s per modern GPU with AMP
 and channels_last (benchmarks/gpu_train.py measures the real figure) that is ~50 GPU-hours, e.g.
 ~6 hours with `torchrun --nproc_per_node=8`. Memory: ~13.5 MB of fp16 activations per image
-(PAPER.md section 9), so 512 images per GPU on 8 GPUs fits in 80 GB; with fewer GPUs raise
+(docs/paper.md section 9), so 512 images per GPU on 8 GPUs fits in 80 GB; with fewer GPUs raise
 grad_accum_steps rather than lowering batch_size (or lower both: lr scales with batch_size).
 
 Data: an ImageNet folder with train/<wnid>/*.JPEG and val/<wnid>/*.JPEG:

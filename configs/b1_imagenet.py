@@ -2,7 +2,7 @@
 
 Reproduces: B1's 79.1% top-1 (paper Table 2). Differences from B0: the model (compound
 scaled, 0.7 G multiply-adds), its resolution 240 and its dropout 0.2
-(PAPER.md section 1). Costs: ~1.8x B0's compute per image, so ~1.8x B0's ~50 GPU-hours.
+(docs/paper.md section 1). Costs: ~1.8x B0's compute per image, so ~1.8x B0's ~50 GPU-hours.
 """
 
 from pathlib import Path

@@ -2,7 +2,7 @@
 
 Reproduces: B2's 80.1% top-1 (paper Table 2). Differences from B0: the model (compound
 scaled, 1.0 G multiply-adds), its resolution 260 and its dropout 0.3
-(PAPER.md section 1). Costs: ~2.6x B0's compute per image, so ~2.6x B0's ~50 GPU-hours.
+(docs/paper.md section 1). Costs: ~2.6x B0's compute per image, so ~2.6x B0's ~50 GPU-hours.
 """
 
 from pathlib import Path

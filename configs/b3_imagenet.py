@@ -2,7 +2,7 @@
 
 Reproduces: B3's 81.6% top-1 (paper Table 2). Differences from B0: the model (compound
 scaled, 1.8 G multiply-adds), its resolution 300 and its dropout 0.3
-(PAPER.md section 1). Costs: ~4.6x B0's compute per image, so ~4.6x B0's ~50 GPU-hours.
+(docs/paper.md section 1). Costs: ~4.6x B0's compute per image, so ~4.6x B0's ~50 GPU-hours.
 Activation memory grows faster than compute: raise grad_accum_steps (same recipe, same
 global batch) until a micro-batch fits, e.g. --override grad_accum_steps=8.
 """

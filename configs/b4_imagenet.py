@@ -2,7 +2,7 @@
 
 Reproduces: B4's 82.9% top-1 (paper Table 2). Differences from B0: the model (compound
 scaled, 4.2 G multiply-adds), its resolution 380 and its dropout 0.4
-(PAPER.md section 1). Costs: ~11x B0's compute per image, so ~11x B0's ~50 GPU-hours.
+(docs/paper.md section 1). Costs: ~11x B0's compute per image, so ~11x B0's ~50 GPU-hours.
 Activation memory grows faster than compute: raise grad_accum_steps (same recipe, same
 global batch) until a micro-batch fits, e.g. --override grad_accum_steps=8.
 """

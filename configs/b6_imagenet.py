@@ -2,7 +2,7 @@
 
 Reproduces: B6's 84.0% top-1 (paper Table 2). Differences from B0: the model (compound
 scaled, 19 G multiply-adds), its resolution 528 and its dropout 0.5
-(PAPER.md section 1). Costs: ~49x B0's compute per image, so ~49x B0's ~50 GPU-hours.
+(docs/paper.md section 1). Costs: ~49x B0's compute per image, so ~49x B0's ~50 GPU-hours.
 Activation memory grows faster than compute: raise grad_accum_steps (same recipe, same
 global batch) until a micro-batch fits, e.g. --override grad_accum_steps=8.
 """

@@ -1,7 +1,7 @@
 """Fine-tune on Birdsnap (paper Table 5: 47,386 train / 2,443 test images, 500 classes).
 
 Reproduces: the transfer protocol of Table 5, whose best EfficientNet reaches 84.3 % top-1
-(PAPER.md section 8). The model is whatever --weights holds: ImageNet-pretrained B0 gives the
+(docs/paper.md section 8). The model is whatever --weights holds: ImageNet-pretrained B0 gives the
 cheap baseline; the paper's figure needs its larger ImageNet-pretrained variants and their
 resolutions (set image_size accordingly). The paper gives no fine-tuning hyperparameters; these
 are a common transfer recipe (SGD + Nesterov, short warm-up, step decay, lower backbone lr), not

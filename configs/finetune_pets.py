@@ -1,7 +1,7 @@
 """Fine-tune on Oxford-IIIT Pets (paper Table 5: 3,680 train / 3,369 test images, 37 classes).
 
 Reproduces: the transfer protocol of Table 5, whose best EfficientNet reaches 95.4 % top-1
-(PAPER.md section 8). The model is whatever --weights holds: ImageNet-pretrained B0 gives the
+(docs/paper.md section 8). The model is whatever --weights holds: ImageNet-pretrained B0 gives the
 cheap baseline; the paper's figure needs its larger ImageNet-pretrained variants and their
 resolutions (set image_size accordingly). The paper gives no fine-tuning hyperparameters; these
 are a common transfer recipe (SGD + Nesterov, short warm-up, step decay, lower backbone lr), not

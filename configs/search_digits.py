@@ -1,6 +1,6 @@
 """The paper's step-1 grid search (``effnet search-scaling``) for EfficientNet-B0 on digits.
 
-Reproduces: the procedure of PAPER.md section 1, step 1 (fix phi = 1, search alpha, beta, gamma
+Reproduces: the procedure of docs/paper.md section 1, step 1 (fix phi = 1, search alpha, beta, gamma
 under alpha * beta^2 * gamma^2 ~= 2, keep the best by validation accuracy; the paper found 1.2,
 1.1, 1.15 for B0 on ImageNet), on the embedded digits with a short schedule. The grid is coarse:
 alpha in {1.0, 1.2, 1.4}, beta in {1.0, 1.1, 1.2}, gamma in {1.0, 1.15, 1.3} within 0.15 of 2,

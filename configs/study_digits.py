@@ -1,9 +1,10 @@
 """Width vs depth vs resolution vs compound scaling of B0 on the embedded digits (effnet study).
 
-Reproduces: the paper's Figure 8 / Table 7 comparison (PAPER.md section 4) on data that ships with
-effnet, not ImageNet. B0 is scaled by width only, depth only, resolution only and compound
-(alpha 1.2, beta 1.1, gamma 1.15) at phi = 1; each single dimension is solved to the compound
-model's multiply-adds (all four land within 1%), and all five networks are trained from scratch.
+Reproduces: the paper's Figure 8 / Table 7 comparison (docs/paper.md section 4) on data that
+ships with effnet, not ImageNet. B0 is scaled by width only, depth only, resolution only and
+compound (alpha 1.2, beta 1.1, gamma 1.15) at phi = 1; each single dimension is solved to the
+compound model's multiply-adds (all four land within 1%), and all five networks are trained from
+scratch.
 
 Base resolution 56px: the 8x8 digits are upsampled 7x, so the five stride-2 stages still leave a
 2x2 final map, and compound phi = 1 lands on 64px, where B0's multiply-adds grow 1.85x, close to

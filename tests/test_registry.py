@@ -32,3 +32,20 @@ def test_get_spec_takes_names_specs_and_json_files(tmp_path):
 def test_a_near_miss_gets_a_suggestion():
     with pytest.raises(UnknownModelError, match="Did you mean 'efficientnet_b0'"):
         get_spec("b0_efficientnet_b0")
+
+
+def test_list_models_pretrained_reads_the_weights_registry(monkeypatch):
+    import effnet
+    from effnet.weights import pretrained
+
+    named = effnet.list_models(pretrained=True)
+    assert named == sorted(pretrained.list_weights())  # "model.tag", as timm lists them
+    assert "efficientnet_b0.tf_aa_in1k" in effnet.list_models("efficientnet_b0", pretrained=True)
+    assert all(n.startswith("efficientnet_b3.") for n in effnet.list_models("*b3", pretrained=True))
+    models = effnet.list_models(pretrained=True, include_tags=False)
+    assert "efficientnet_b0" in models and "resnet50" not in models  # no weights registered
+    assert set(models) <= set(effnet.list_models())
+    # A weight set registered later (the Lite/EdgeTPU ones, say) shows up without code changes.
+    entry = pretrained.WEIGHTS["efficientnet_b0.tf_aa_in1k"]
+    monkeypatch.setitem(pretrained.WEIGHTS, "efficientnet_b0.new_tag", entry)
+    assert "efficientnet_b0.new_tag" in effnet.list_models("efficientnet_b0*", pretrained=True)

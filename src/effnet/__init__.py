@@ -1,14 +1,30 @@
 """effnet: EfficientNet and compound scaling, complete and exact, in PyTorch.
 
-The public surface is small: :func:`create_model`, :func:`load` and :func:`list_models` for the
-model family, :func:`scale` and :func:`scale_to_flops` for compound scaling of any network spec.
+The public surface mirrors the command line: :func:`create_model`, :func:`load` and
+:func:`list_models` for the model family; :func:`finetune`, :func:`evaluate` and :func:`predict`
+for the jobs ``effnet finetune``, ``effnet eval`` and ``effnet predict`` do, with the same
+defaults; :func:`scale` and :func:`scale_to_flops` for compound scaling of any network spec.
+``import effnet`` loads no torch; the functions that need it import it when called.
 """
 
-from .registry import get_spec, list_models
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .registry import get_spec
+from .registry import list_models as _registered_models
 from .scaling import compound, round_filters, round_repeats, scale, scale_to_flops
 from .spec import EFFICIENTNET_B0, BlockSpec, NetSpec, StageSpec, StemSpec
 from .weights.factory import create_model, load
 from .weights.hub import transforms_for
+
+if TYPE_CHECKING:
+    from .models import EfficientNet
+    from .train.finetune import finetune
+    from .use.evaluate import EvalResult
+    from .use.predict import Prediction
 
 __all__ = [
     "EFFICIENTNET_B0",
@@ -18,10 +34,13 @@ __all__ = [
     "StemSpec",
     "compound",
     "create_model",
+    "evaluate",
+    "finetune",
     "get_spec",
     "list_models",
     "load",
     "optimize_for_inference",
+    "predict",
     "round_filters",
     "round_repeats",
     "scale",
@@ -31,10 +50,91 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    # The fast path needs torch; importing it lazily keeps `import effnet` torch-free.
+def list_models(
+    pattern: str = "*", pretrained: bool = False, include_tags: bool | None = None
+) -> list[str]:
+    """Model names matching a shell-style ``pattern``, as in timm.
+
+    ``pretrained=True`` keeps the models with registered weights and, by default, lists each weight
+    set by its full name (``"efficientnet_b0.tf_aa_in1k"``, what ``effnet.load`` and
+    ``create_model(name, pretrained=tag)`` take); ``include_tags=False`` lists the model names
+    only. The list is read from the weights registry, so newly registered weights appear here.
+    """
+    if not pretrained:
+        return _registered_models(pattern)
+    import fnmatch
+
+    from .weights.pretrained import list_weights
+
+    names = list_weights()
+    if include_tags is False:
+        models = {name.split(".", 1)[0] for name in names}
+        return sorted(fnmatch.filter(models, pattern))
+    # "efficientnet_b0" matches the model's weight sets, as "efficientnet_b0.*" would.
+    return sorted(
+        n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n, f"{pattern}.*")
+    )
+
+
+def _model(weights: str | os.PathLike | EfficientNet, model: str | None, device: str) -> Any:
+    if isinstance(weights, (str, os.PathLike)):
+        return load(weights, model, device)
+    return weights
+
+
+def evaluate(
+    weights: str | os.PathLike | EfficientNet,
+    data: str | os.PathLike,
+    *,
+    model: str | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+    progress: bool = False,
+) -> EvalResult:
+    """``effnet eval``: top-1/top-5 and the confusion matrix of ``weights`` on ``data/<class>/*``.
+
+    ``weights`` is a loaded model, a checkpoint file or a pretrained weight name; folders are
+    matched to the checkpoint's class names. ``result.top1``, ``result.format()``,
+    ``result.save_json(path)``.
+    """
+    from .use.evaluate import evaluate as run
+
+    return run(_model(weights, model, device), data, batch_size=batch_size, progress=progress)
+
+
+def predict(
+    weights: str | os.PathLike | EfficientNet,
+    images: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    model: str | None = None,
+    top_k: int = 5,
+    device: str = "auto",
+) -> list[Prediction]:
+    """``effnet predict``: the ``top_k`` classes of image files, folders or globs.
+
+    Each :class:`~effnet.use.predict.Prediction` has ``label``, ``labels``, ``probabilities`` and
+    ``path``; an unreadable file found in a folder or glob is skipped with a warning.
+    """
+    from pathlib import Path
+
+    from .data.images import collect_images
+    from .use.predict import predict as run
+
+    inputs = [images] if isinstance(images, (str, os.PathLike)) else list(images)
+    paths = collect_images(inputs)
+    named = {Path(item) for item in inputs if Path(item).is_file()}
+    skippable = [path for path in paths if path not in named]
+    return run(_model(weights, model, device), paths, top_k, skippable=skippable)
+
+
+def __getattr__(name: str) -> Any:
+    # These need torch; importing them lazily keeps `import effnet` torch-free.
     if name == "optimize_for_inference":
         from .speed.inference import optimize_for_inference
 
         return optimize_for_inference
+    if name == "finetune":
+        from .train.finetune import finetune
+
+        return finetune
     raise AttributeError(f"module 'effnet' has no attribute {name!r}")

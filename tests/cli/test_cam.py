@@ -8,6 +8,7 @@ from PIL import Image
 import effnet
 from effnet.cli import main
 from effnet.cli.cam import _class_index
+from effnet.data import Preprocess
 from effnet.use.cam import TITLE_BAND_PX
 from effnet.weights import save_model
 from tests.use.checkpoints import with_bn_from
@@ -28,8 +29,9 @@ def test_cam_command_writes_a_figure_of_the_expected_size(
     size = 160
     argv = ["cam", str(chelsea_png), "--weights", str(checkpoint), "--out", str(out)]
     assert main([*argv, "--size", str(size)]) == 0
-    printed = capsys.readouterr().out
+    printed, warned = capsys.readouterr()
     assert f"wrote {out}" in printed and "cam of class" in printed
+    assert "warning" not in warned  # a 3x3 map at 96 px is a map
     picture = np.asarray(Image.open(out).convert("RGB")).astype(float)
     assert picture.shape == (size + TITLE_BAND_PX, 2 * size, 3)
     image_panel = picture[TITLE_BAND_PX:, :size]
@@ -70,3 +72,13 @@ def test_class_is_a_name_or_an_index():
         _class_index("4", CLASSES)
     with pytest.raises(ValueError, match="'zebra' is not a class of the model"):
         _class_index("zebra", CLASSES)
+
+
+def test_cam_of_a_model_run_at_24_px_warns_that_the_map_is_flat(chelsea_png, tmp_path, capsys):
+    tiny = Preprocess(24, 1.0)
+    net = effnet.create_model("efficientnet_b0", num_classes=len(CLASSES))
+    weights = save_model(tmp_path / "digits.safetensors", net, CLASSES, tiny)
+    argv = ["cam", str(chelsea_png), "--weights", str(weights), "--out", str(tmp_path / "c.png")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "1x1" in err and "flat colour" in err

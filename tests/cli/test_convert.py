@@ -67,7 +67,25 @@ def test_convert_errors_are_one_line(tmp_path, capsys):
     save_model(default, create_model("efficientnet_b1"))
     to = ["convert", "--to", "torchvision", str(default), "--out", str(tmp_path / "o.pth")]
     assert main(to) == 2
-    assert (
-        "norm_layer=functools.partial(torch.nn.BatchNorm2d, eps=0.001)" in capsys.readouterr().err
-    )
+    refused = capsys.readouterr().err
+    assert "norm_layer=functools.partial(torch.nn.BatchNorm2d, eps=0.001)" in refused
+    assert "pass --no-strict" in refused and "strict=False" not in refused  # the CLI's flag
     assert main([*to, "--no-strict"]) == 0
+    warned = capsys.readouterr().err
+    assert "warning: this model uses padding='symmetric', bn_eps=0.001" in warned
+    assert "default model will not reproduce effnet's outputs" in warned
+    assert "norm_layer=functools.partial" in warned and "strict=False" not in warned
+
+
+def test_a_file_converted_from_keras_goes_back_out_as_timm_tf(tmp_path, capsys):
+    """The README's chain: Keras (TensorFlow SAME padding) -> effnet -> timm-tf, not torchvision."""
+    same = tmp_path / "b0.safetensors"
+    save_model(same, create_model("efficientnet_b0", padding="same"))
+    to = ["convert", "--to", "torchvision", str(same), "--out", str(tmp_path / "tv.pth")]
+    assert main(to) == 2
+    assert "export to 'timm-tf' instead" in capsys.readouterr().err
+    out = tmp_path / "b0_timm_tf.pth"
+    assert main(["convert", "--to", "timm-tf", str(same), "--out", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    peer = timm.create_model("tf_efficientnet_b0", pretrained=False)
+    peer.load_state_dict(torch.load(out, weights_only=True))

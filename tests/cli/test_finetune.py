@@ -113,7 +113,7 @@ def engine(monkeypatch):
     """The training engine replaced by a recorder: the command is checked without training."""
     captured = {}
 
-    def fake_train(cfg, resume=False):
+    def fake_train(cfg, resume=False, overwrite=False):
         captured["cfg"], captured["resume"] = cfg, resume
         out = Path(cfg.output_dir)
         return TrainResult(0.5, None, out / "model.safetensors", out / "best.safetensors")

@@ -61,6 +61,8 @@ def test_start_line_says_what_trains_on_what_for_how_long():
         "training efficientnet_b0 on digits (1257 train / 0 minival / 360 test images, "
         "10 classes) at 24px on cpu x2: 12 epochs of 39 steps, batch 32, lr 0.002, amp bf16"
     )
+    one = start_line("efficientnet_b0", cfg.replace(epochs=1), Data(), plan, dist(0), None)
+    assert ": 1 epoch of 39 steps" in one  # not "1 epochs"
 
 
 def test_epoch_line_with_and_without_a_minival():

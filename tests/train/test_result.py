@@ -30,6 +30,8 @@ def test_the_reported_score_follows_select_on_minival(tmp_path):
 def test_done_line_names_both_scores(tmp_path):
     line = outcome(tmp_path).line()
     assert line.startswith("done: efficientnet_b0 on digits at 24px, 468 steps (12 epochs) in 75.2")
+    short = outcome(tmp_path, progress=Progress(epoch=1, step=39)).line()
+    assert "39 steps (1 epoch) in" in short
     assert "test top-1 98.06% (final weights); best minival 97.22% at epoch 12: 97.50% on" in line
     assert f"wrote {tmp_path / 'model.safetensors'}, best.safetensors, curves.png" in line
     assert "skipped 3 unreadable images" in line

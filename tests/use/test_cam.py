@@ -13,6 +13,7 @@ from effnet.use.cam import (
     TITLE_BAND_PX,
     cam_for_image,
     class_activation_map,
+    degenerate,
     grad_cam,
     model_view,
     render_cam_figure,
@@ -133,3 +134,14 @@ def test_figure_is_one_panel_per_model_plus_the_image(model, photo, tmp_path):
     assert Image.open(path).size == (3 * 64, 64 + TITLE_BAND_PX)
     with pytest.raises(ValueError, match="at least 32 pixels"):
         render_cam_figure(view, maps, tmp_path / "small.png", panel_size=16)
+
+
+def test_a_map_that_cannot_show_anything_says_so(model, photo):
+    assert degenerate(class_activation_map(model, image_tensor(photo))) is None  # 3x3 at 96 px
+    tiny = eval_transform(Preprocess(24, 1.0))(Image.open(photo))[None]
+    flat = class_activation_map(model, tiny)
+    assert flat.raw.shape == (1, 1)
+    assert "1x1" in degenerate(flat) and "flat" in degenerate(flat)
+    negative = class_activation_map(model, image_tensor(photo))
+    negative.raw = -negative.raw.abs() - 1
+    assert "empty" in degenerate(negative)

@@ -9,6 +9,7 @@ fraction of the time. The command (``effnet export``) is tested in tests/cli/tes
 """
 
 import copy
+import json
 
 import numpy as np
 import onnx
@@ -77,9 +78,16 @@ def test_bad_requests_are_refused(tmp_path):
 def test_onnx_b1_matches_pytorch_at_batch_3_and_1(tmp_path):
     """B1 through the TorchScript-based exporter (the B0 test above covers the default one)."""
     model = calibrated("efficientnet_b1")
+    model.class_names = [f"class {i}" for i in range(10)]
     path = export_model(model, tmp_path / "b1.onnx", "onnx", RESOLUTION, exporter="legacy")
     assert_onnx_graph_is_inference_only(path)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # The file says what it classifies and how to prepare its input, for users without effnet.
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["effnet.class_names"]) == model.class_names
+    pre = json.loads(meta["effnet.preprocess"])
+    assert (pre["resolution"], pre["resize_size"], pre["interpolation"]) == (240, 274, "bicubic")
+    assert pre["mean"] == [0.485, 0.456, 0.406] and meta["effnet.model"] == "efficientnet_b1"
     for batch, x, expected in reference_and_inputs(model):
         (got,) = session.run(None, {"images": x.numpy()})
         assert got.shape == (batch, 10)

@@ -119,3 +119,20 @@ def test_wrong_counts_are_refused(always_coffee, tmp_path):
         predict(always_coffee, [tmp_path / "x.png"], top_k=0)
     with pytest.raises(ValueError, match="batch size must be >= 1"):
         predict(always_coffee, [tmp_path / "x.png"], batch_size=0)
+
+
+def test_a_photo_given_to_a_small_input_model_is_flagged(tmp_path, capsys):
+    """The digits demo's model answers "0 88%" for a cat photo: say the image is not its kind."""
+    digits = effnet.create_model("efficientnet_b0", num_classes=10)
+    digits.preprocess = Preprocess(24, 1.0)
+    Image.fromarray(skdata.chelsea()).save(tmp_path / "cat.png")  # 451x300
+    Image.fromarray(skdata.chelsea()).resize((32, 32)).save(tmp_path / "small.png")
+    predict(digits.eval(), [tmp_path / "small.png"])
+    assert capsys.readouterr().err == ""  # digit-sized: no remark
+    predict(digits, [tmp_path / "cat.png", tmp_path / "cat.png"])
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {tmp_path / 'cat.png'}: the model was trained on 24px images")
+    assert "451x300 image is shrunk 12x" in err and "(and 1 more image like it)" in err
+    imagenet = effnet.create_model("efficientnet_b0", num_classes=3).eval()
+    predict(imagenet, [tmp_path / "cat.png"])
+    assert capsys.readouterr().err == ""  # a 224 px model is meant for photos

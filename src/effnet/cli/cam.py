@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from . import example_help
@@ -54,7 +55,7 @@ def _class_index(target: str | None, names: list[str]) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.images import open_image
-    from ..use.cam import cam_for_image, render_cam_figure
+    from ..use.cam import cam_for_image, degenerate, render_cam_figure
     from ..weights.factory import load
     from ._weights import describe
 
@@ -75,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             f"{describe(model)}: {args.method} of class {label!r} "
             f"(index {result.class_index}, p={result.probability:.3f})"
         )
+        reason = degenerate(result)
+        if reason:
+            print(f"warning: {describe(model)}: {reason}", file=sys.stderr)
     out = args.out or f"{Path(args.image).stem}_cam.png"
     path = render_cam_figure(view, maps, out, args.size, image_title=Path(args.image).name)
     print(f"wrote {path}")

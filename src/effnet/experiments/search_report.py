@@ -7,12 +7,18 @@ report can be rebuilt from cached records without touching training.
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..spec import NetSpec
 from ..train.config import TrainConfig
+
+
+def plural(count: float, noun: str) -> str:
+    """ "1 epoch", "12 epochs"."""
+    return f"{count:g} {noun}" + ("" if count == 1 else "s")
 
 
 def _pct(value: float | None) -> str:
@@ -40,11 +46,15 @@ RANKING_COLUMNS = (
 
 
 def format_ranking(
-    rows: Sequence[dict[str, Any]], base: NetSpec, cfg: TrainConfig, phi: float
+    rows: Sequence[dict[str, Any]],
+    base: NetSpec,
+    cfg: TrainConfig,
+    phi: float,
+    num_classes: int | None = None,
 ) -> str:
     """The ranked table as markdown, with what was searched and how each candidate was trained."""
-    schedule = f"{cfg.epochs} epochs" + (
-        f", at most {cfg.max_steps} steps" if cfg.max_steps else ""
+    schedule = plural(cfg.epochs, "epoch") + (
+        f", at most {plural(cfg.max_steps, 'step')}" if cfg.max_steps else ""
     )
     lines = [
         f"# Compound-scaling grid search on {base.name} ({base.resolution}px)",
@@ -69,12 +79,44 @@ def format_ranking(
             f"| {r['wall_time_s'] or 0:.0f} |"
         )
     best = rows[0]
-    lines += [
-        "",
-        f"Best: alpha = {best['alpha']:.3g}, beta = {best['beta']:.3g}, gamma = {best['gamma']:.3g}"
-        f" (paper, for B0 on ImageNet: alpha = 1.2, beta = 1.1, gamma = 1.15).",
-    ]
+    lines.append("")
+    at_chance = chance_verdict(rows, cfg, num_classes)
+    if at_chance:
+        lines.append(at_chance)
+    else:
+        lines.append(
+            f"Best: alpha = {best['alpha']:.3g}, beta = {best['beta']:.3g}, "
+            f"gamma = {best['gamma']:.3g} (paper, for B0 on ImageNet: alpha = 1.2, beta = 1.1, "
+            "gamma = 1.15)."
+        )
     return "\n".join(lines)
+
+
+def chance_verdict(
+    rows: Sequence[dict[str, Any]], cfg: TrainConfig, num_classes: int | None = None
+) -> str | None:
+    """A line saying the ranking is noise when no candidate beat guessing; None otherwise.
+
+    "Beat" means the best minival accuracy is more than two standard errors of a guesser's
+    (sqrt(p(1-p)/n) for chance p on the n minival images) above chance: below that, the order of
+    the candidates is the order of their luck, and naming a best one would mislead.
+    """
+    from ..data.catalog import dataset_classes
+
+    classes = num_classes or dataset_classes(cfg.dataset, cfg.data_dir)
+    scores = [r["best_val_acc"] for r in rows if r.get("best_val_acc") is not None]
+    if not scores or classes < 2:
+        return None
+    chance = 1 / classes
+    noise = 2 * math.sqrt(chance * (1 - chance) / max(cfg.minival_size, 1))
+    if max(scores) > chance + noise:
+        return None
+    return (
+        f"No best: every candidate's minival top-1 is within noise of chance ({100 * chance:.1f}% "
+        f"for {classes} classes, +-{100 * noise:.1f} points on {cfg.minival_size} images), so "
+        "this ranking says nothing about alpha, beta and gamma. Train each candidate longer "
+        "(--override epochs=... max_steps=none) and search again."
+    )
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:

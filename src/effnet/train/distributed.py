@@ -118,6 +118,34 @@ def average_buffers(d: Dist, module: torch.nn.Module) -> None:
         offset += b.numel()
 
 
+#: DDP's "Grad strides do not match bucket view strides" for a tensor with a dimension of size 1.
+GRAD_STRIDES_SIZE_1 = (
+    r"(?s)Grad strides do not match bucket view strides.*grad\.sizes\(\) = \[[^\]]*\b1\b"
+)
+
+
+def data_parallel(module: torch.nn.Module, d: Dist) -> torch.nn.Module:
+    """``module`` under DistributedDataParallel, with BN buffers left to :func:`average_buffers`.
+
+    Buffers are averaged after every step instead of broadcast from rank 0 before every forward.
+    torch 2.13 renamed that switch (``broadcast_buffers`` -> ``forward_sync_buffers``) and warns
+    about the old name; the new one is used where it exists. Both sync the (equal) buffers at
+    start-up, which is harmless: every rank starts from the same weights.
+    """
+    import inspect
+    import warnings
+
+    # A dimension of size 1 may carry any stride: a channels_last depthwise kernel (C, 1, 3, 3) is
+    # (9, 1, 3, 1) or (9, 9, 3, 1) depending on the kernel that wrote it, with the same bytes. DDP
+    # compares stride tuples and warns on every run; for such shapes the warning is spurious.
+    warnings.filterwarnings("ignore", message=GRAD_STRIDES_SIZE_1, category=UserWarning)
+    ids = [d.device.index] if d.device.type == "cuda" else None
+    ddp = torch.nn.parallel.DistributedDataParallel
+    params = inspect.signature(ddp.__init__).parameters
+    switch = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
+    return ddp(module, device_ids=ids, **{switch: False})
+
+
 def weights_fingerprint(model: torch.nn.Module) -> str:
     """SHA-256 of every tensor's bytes: equal across ranks exactly when the weights are."""
     digest = hashlib.sha256()

@@ -95,7 +95,7 @@ def start_line(
     return (
         f"training {model_name} on {cfg.dataset} ({len(data.train)} train / "
         f"{_size(data.val)} minival / {_size(data.test)} test images, {data.num_classes} classes) "
-        f"at {plan.image_size}px on {d.device} x{d.world_size}: {cfg.epochs} epochs of "
+        f"at {plan.image_size}px on {d.device} x{d.world_size}: {plural(cfg.epochs, 'epoch')} of "
         f"{plan.steps_per_epoch} steps, batch {cfg.batch_size}, lr {plan.base_lr:.4g}, "
         f"amp {amp_name(amp_dtype)}"
     )
@@ -111,6 +111,11 @@ def epoch_line(entry: dict[str, Any], progress: Progress, epochs: int) -> str:
         f"epoch {entry['epoch']:g}/{epochs}  step {progress.step}  "
         f"train loss {entry['train_loss']:.4f}  {val_text}  lr {entry['lr']:.3g}"
     )
+
+
+def plural(count: float, noun: str) -> str:
+    """ "1 epoch", "12 epochs", "0.5 epochs"."""
+    return f"{count:g} {noun}" + ("" if count == 1 else "s")
 
 
 def _size(dataset: Any) -> int:

@@ -117,7 +117,8 @@ class Outcome:
             )
         return (
             f"done: {self.model_name} on {self.cfg.dataset} at {self.image_size}px, "
-            f"{progress.step} steps ({progress.epoch} epochs) in {self.wall_time_s:.1f} s on "
+            f"{progress.step} steps ({progress.epoch} epoch{'' if progress.epoch == 1 else 's'}) "
+            f"in {self.wall_time_s:.1f} s on "
             f"{self.device} x{self.world_size}: {scores}; skipped {progress.skipped_total} "
             f"unreadable images; wrote {self.checkpoint}, {self.best_checkpoint.name}, curves.png"
         )

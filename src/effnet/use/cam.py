@@ -46,6 +46,24 @@ class CamResult:
     method: str
 
 
+def degenerate(result: CamResult) -> str | None:
+    """Why a map shows nothing worth looking at (None when it is a real map).
+
+    A model run at a small resolution ends in a 1x1 feature map (24 px / 32), whose "map" is one
+    number: drawn, it is a flat overlay that looks like a result. A map with no positive evidence
+    anywhere is blank after the ReLU.
+    """
+    height, width = result.raw.shape[-2:]
+    if height * width == 1:
+        return (
+            "the last feature map is 1x1 (the input is under 64 px and the network reduces it "
+            "32x), so this map cannot show where the class is: the overlay is one flat colour"
+        )
+    if float(result.raw.max()) <= 0:
+        return "no part of the image is evidence for this class: the overlay is empty"
+    return None
+
+
 def _heatmap(raw: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     positive = raw.clamp(min=0)[None, None]
     up = F.interpolate(positive, size=size, mode="bilinear", align_corners=False)[0, 0]

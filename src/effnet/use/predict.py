@@ -9,6 +9,7 @@ line, not the run.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 
 from ..data.images import UNREADABLE, decode_image, open_image
 from ..data.loading import Skipped, SkipWarner
-from ..data.preprocess import eval_transform
+from ..data.preprocess import Preprocess, eval_transform
 from ..models import EfficientNet
 from ..weights.hub import preprocess_for
 
@@ -58,6 +59,28 @@ class Prediction:
 def _percent(prob: float) -> str:
     """Percent with one decimal; tiny probabilities keep two significant digits, not "0.0%"."""
     return f"{prob:.1%}" if prob >= 0.001 else f"{100 * prob:.2g}%"
+
+
+#: Below this input size a model was trained on small images (digits, icons, thumbnails).
+SMALL_INPUT_PX = 64
+
+
+def input_mismatch(size: tuple[int, int], preprocess: Preprocess) -> str | None:
+    """Why an image of ``size`` (width, height) is unlike what a small-input model was trained on.
+
+    A model trained at a few dozen pixels (the digits demo: 24 px) answers confidently about any
+    picture, a photograph included; when the picture is many times its input size, the answer is
+    most likely meaningless, and saying so costs one line.
+    """
+    width, height = size
+    if preprocess.resolution >= SMALL_INPUT_PX or min(width, height) < 4 * preprocess.resize_size:
+        return None
+    shrink = min(width, height) / preprocess.resize_size
+    return (
+        f"the model was trained on {preprocess.resolution}px images and this {width}x{height} "
+        f"image is shrunk {shrink:.0f}x to fit; a model trained on small images answers about "
+        "anything, so check that the image is the kind it was trained on"
+    )
 
 
 def _readable(
@@ -102,7 +125,9 @@ def predict(
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     names = model.labels()
-    transform = eval_transform(preprocess_for(model))
+    preprocess = preprocess_for(model)
+    transform = eval_transform(preprocess)
+    mismatched: list[tuple[Path, str]] = []
     model.eval()
     device = next(model.parameters()).device
     k = min(top_k, len(names))
@@ -114,6 +139,9 @@ def predict(
         readable = _readable(chunk, lenient, warn)
         if not readable:
             continue
+        for path, image in readable:
+            if reason := input_mismatch(image.size, preprocess):
+                mismatched.append((path, reason))
         batch = torch.stack([transform(image) for _, image in readable]).to(device)
         top = model(batch).float().softmax(dim=1).topk(k, dim=1)
         for (path, _), values, indices in zip(
@@ -122,4 +150,8 @@ def predict(
             results.append(Prediction(path, indices, [names[i] for i in indices], values))
     if paths and not results:
         raise ValueError(f"none of the {len(paths)} images could be read")
+    if mismatched:
+        others = len(mismatched) - 1
+        more = f" (and {others} more image{'s' * (others > 1)} like it)" if others else ""
+        print(f"warning: {mismatched[0][0]}: {mismatched[0][1]}{more}", file=sys.stderr)
     return results
