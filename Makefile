@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # pip from fetching a different multi-GB build when resolving the rest.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test test-slow lint format clean
+.PHONY: install demo demo-transfer test test-slow lint format clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -19,8 +19,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# A demo reruns from scratch each time (--overwrite replaces its previous run folder).
 demo: $(STAMP)
-	$(BIN)/effnet train --config configs/b0_digits.py
+	$(BIN)/effnet train --config configs/b0_digits.py --overwrite
+
+# Fine-tunes the real ImageNet EfficientNet-Lite0 (shipped by a dev-dependency package) on digits.
+demo-transfer: $(STAMP)
+	$(BIN)/effnet train --config configs/lite0_digits_transfer.py --overwrite
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks configs

@@ -84,3 +84,20 @@ def test_state_dict_restores_the_step():
 
 def _optimizer():
     return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
+
+
+def test_cosine_warms_up_then_anneals_to_zero_at_the_last_step():
+    import itertools
+    import math
+
+    from effnet.train.schedule import PaperSchedule
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
+    schedule = PaperSchedule(opt, 10, 0.1, warmup_epochs=1, cosine_total_steps=50)
+    assert schedule.lr_at(5) == pytest.approx(0.05)  # the same linear warm-up
+    assert schedule.lr_at(10) == pytest.approx(0.1)  # peak when the warm-up ends
+    assert schedule.lr_at(30) == pytest.approx(0.05)  # half-way down the half cosine
+    assert schedule.lr_at(50) == pytest.approx(0.0, abs=1e-12)
+    lrs = [schedule.lr_at(s) for s in range(10, 51)]
+    assert all(a >= b for a, b in itertools.pairwise(lrs))
+    assert not math.isclose(lrs[20], 0.1 * 0.97, rel_tol=1e-3)  # not the paper's decay

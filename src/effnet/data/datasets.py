@@ -14,6 +14,7 @@ own evaluation split, scored once with the early-stopped checkpoint).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,9 +71,18 @@ def build_datasets(
     autoaugment: str | None = "imagenet",
     eval_crop_pct: float = 0.875,
     interpolation: str = "bicubic",
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> DataSplits:
-    """The three splits of data set ``name`` at ``image_size`` (see the module docstring)."""
-    preprocess = Preprocess(image_size, eval_crop_pct, interpolation)
+    """The three splits of data set ``name`` at ``image_size`` (see the module docstring).
+
+    ``normalization`` is the (mean, std) the starting weights expect (TensorFlow's Lite and
+    AdvProp weights take [-1, 1] inputs); None is ImageNet's, the paper's.
+    """
+    if normalization is None:
+        preprocess = Preprocess(image_size, eval_crop_pct, interpolation)
+    else:
+        mean, std = (tuple(float(v) for v in values) for values in normalization)
+        preprocess = Preprocess(image_size, eval_crop_pct, interpolation, mean, std)
     augment = train_transform(
         image_size,
         crop_scale_min,

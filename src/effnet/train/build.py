@@ -21,9 +21,10 @@ from ..registry import get_spec
 from ..spec import NetSpec
 from ..weights.checkpoint import read_metadata
 from ..weights.factory import create_model
+from ..weights.pretrained import WEIGHTS, WeightSet
 from .checkpoint import TrainState
 from .config import TrainConfig
-from .distributed import Dist
+from .distributed import Dist, data_parallel
 from .ema import ModelEma
 from .optim import build_optimizer, param_groups
 from .schedule import PaperSchedule, scaled_lr
@@ -55,13 +56,44 @@ def model_spec(cfg: TrainConfig) -> NetSpec:
     ``bn_momentum`` is a training choice, not architecture: short runs (the digits demo) need BN
     running statistics that follow the weights faster than the paper's 0.99 allows.
     """
-    if cfg.init_checkpoint:
+    registered = registered_init(cfg)
+    if registered is not None:
+        spec = get_spec(registered.model).replace(bn_eps=registered.bn_eps)
+    elif cfg.init_checkpoint:
         spec = read_metadata(cfg.init_checkpoint)["spec"]
     else:
         spec = get_spec(cfg.model)
     if cfg.bn_momentum is not None:
         spec = spec.replace(bn_momentum=cfg.bn_momentum)
     return spec
+
+
+def registered_init(cfg: TrainConfig) -> WeightSet | None:
+    """The registered pretrained weights ``init_checkpoint`` names, if it names some.
+
+    ``init_checkpoint`` is an effnet checkpoint file or a registered weight name
+    (``efficientnet_lite0.lite_pytorch_in1k``), so a config can start from published weights.
+    """
+    name = cfg.init_checkpoint
+    if not name or os.path.exists(name) or name not in WEIGHTS:
+        return None
+    return WEIGHTS[name]
+
+
+def init_normalization(cfg: TrainConfig) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The (mean, std) the starting weights were trained with; None (ImageNet's) from scratch.
+
+    Fine-tuning feeds the data the way the weights expect it: TensorFlow's Lite weights take
+    (x - 127) / 128, which ImageNet's mean/std would shift and stretch by about 2x.
+    """
+    registered = registered_init(cfg)
+    if registered is not None:
+        pre = registered.preprocess
+    elif cfg.init_checkpoint:
+        pre = read_metadata(cfg.init_checkpoint)["preprocess"]
+    else:
+        return None
+    return (tuple(pre.mean), tuple(pre.std)) if pre is not None else None
 
 
 def load_data(cfg: TrainConfig, image_size: int) -> DataSplits:
@@ -77,6 +109,7 @@ def load_data(cfg: TrainConfig, image_size: int) -> DataSplits:
         autoaugment=cfg.autoaugment,
         eval_crop_pct=cfg.eval_crop_pct,
         interpolation=cfg.interpolation,
+        normalization=init_normalization(cfg),
     )
 
 
@@ -109,13 +142,20 @@ def plan_run(cfg: TrainConfig, image_size: int, train_images: int, world_size: i
 
 def build_model(cfg: TrainConfig, spec: NetSpec, num_classes: int) -> nn.Module:
     """A fresh model, or the init checkpoint's (new classifier when the class count differs)."""
-    return create_model(
-        spec,
-        pretrained=cfg.init_checkpoint or False,
+    registered = registered_init(cfg)
+    model = create_model(
+        registered.model if registered is not None else spec,
+        pretrained=registered.name if registered is not None else (cfg.init_checkpoint or False),
         num_classes=num_classes,
         dropout=cfg.dropout,
         drop_path_rate=cfg.drop_path_rate,
     )
+    if registered is not None:  # converted with the publisher's numerics; train with the config's
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = spec.bn_momentum
+        model.spec = spec
+    return model
 
 
 def prepare_model(cfg: TrainConfig, spec: NetSpec, num_classes: int, d: Dist) -> nn.Module:
@@ -149,6 +189,7 @@ def fresh_state(
         cfg.lr_decay_epochs,
         cfg.lr_staircase,
         cfg.freeze_backbone_epochs,
+        cosine_total_steps=plan.total_steps if cfg.lr_schedule == "cosine" else None,
     )
     scaler = torch.amp.GradScaler(d.device.type, enabled=amp_dtype == torch.float16)
     return TrainState(model, optimizer, schedule, scaler, ema)
@@ -158,12 +199,7 @@ def wrap_for_training(model: nn.Module, cfg: TrainConfig, d: Dist) -> nn.Module:
     """What the forward pass runs through: DDP across ranks, compiled when asked."""
     train_model = model
     if d.enabled:
-        ids = [d.device.index] if d.device.type == "cuda" else None
-        # BN buffers are averaged after every step (distributed.average_buffers) instead of
-        # broadcast from rank 0 before every forward.
-        train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=ids, broadcast_buffers=False
-        )
+        train_model = data_parallel(model, d)  # BN buffers: averaged, not broadcast
     if cfg.compile:
         train_model = torch.compile(train_model)
     return train_model

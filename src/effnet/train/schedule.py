@@ -7,6 +7,10 @@ The reference code computes, for global step s (0-based, one per optimizer updat
 
 so the decay clock runs from step 0 (after 5 warm-up epochs B0 is already at base * 0.97**2), and
 ``base = lr_per_256 * batch_size / 256`` (0.016 per 256 images, i.e. 0.256 at batch 4096).
+
+``lr_schedule="cosine"`` keeps the warm-up and replaces the decay with a half cosine that reaches 0
+at the last step: short fine-tunes need the lr high for most of the run and annealed at the end,
+which an exponential decay cannot do at once.
 """
 
 from __future__ import annotations
@@ -41,8 +45,17 @@ def paper_lr(
     return base_lr * decay_rate**exponent
 
 
+def cosine_lr(step: int, total_steps: int, base_lr: float, warmup_steps: int) -> float:
+    """Linear warm-up to ``base_lr``, then a half cosine down to 0 at ``total_steps``."""
+    if step < warmup_steps:
+        return base_lr * step / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
 class PaperSchedule:
-    """Sets every parameter group's lr for a given step: paper_lr x the group's ``lr_scale``.
+    """Sets every parameter group's lr for a given step: paper_lr (or cosine_lr when
+    ``cosine_total_steps`` is given) x the group's ``lr_scale``.
 
     Groups marked ``backbone`` get lr 0 until ``freeze_backbone_epochs`` are over, which trains
     only the classifier first (the usual start of a fine-tune). The schedule is a pure function of
@@ -59,8 +72,10 @@ class PaperSchedule:
         decay_epochs: float = 2.4,
         staircase: bool = True,
         freeze_backbone_epochs: int = 0,
+        cosine_total_steps: int | None = None,
     ) -> None:
         self.optimizer = optimizer
+        self.cosine_total_steps = cosine_total_steps
         self.steps_per_epoch = steps_per_epoch
         self.base_lr = base_lr
         self.warmup_epochs = warmup_epochs
@@ -71,6 +86,9 @@ class PaperSchedule:
         self.last_step = -1
 
     def lr_at(self, step: int) -> float:
+        if self.cosine_total_steps is not None:
+            warmup = int(self.warmup_epochs * self.steps_per_epoch)
+            return cosine_lr(step, self.cosine_total_steps, self.base_lr, warmup)
         return paper_lr(
             step,
             self.steps_per_epoch,
