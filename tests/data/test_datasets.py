@@ -37,8 +37,17 @@ def test_the_training_loops_keywords_are_kept():
     keywords = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
     assert keywords == [
         "minival_size", "limit_train_images", "crop_scale_min", "hflip", "autoaugment",
-        "eval_crop_pct", "interpolation",
+        "eval_crop_pct", "interpolation", "normalization",
     ]  # fmt: skip
+
+
+def test_normalization_of_the_starting_weights_reaches_the_stored_preprocessing():
+    lite = ((127 / 255,) * 3, (128 / 255,) * 3)  # TensorFlow Lite weights: (x - 127) / 128
+    data = build_datasets("digits", None, 24, normalization=lite, autoaugment=None)
+    assert (data.preprocess.mean, data.preprocess.std) == lite
+    image, _ = data.test[0]
+    assert image.min() >= -127 / 128 - 1e-6 and image.max() <= 128 / 128 + 1e-6
+    assert build_datasets("digits", None, 24, autoaugment=None).preprocess.mean[0] < 0.49
 
 
 def test_imagefolder_splits_hold_out_a_fixed_minival(data_dir):

@@ -112,3 +112,17 @@ def test_a_decompression_bomb_in_training_data_is_a_skipped_sample_naming_it(fol
     skipped = [s for s in (data.train[i] for i in range(len(data.train))) if isinstance(s, Skipped)]
     (found,) = [s for s in skipped if s.source == str(bomb)]
     assert "too large to decode safely" in found.reason
+
+
+def test_workers_start_from_a_clean_server_once_an_inference_engine_is_loaded(monkeypatch):
+    import sys
+    import types
+
+    from effnet.data.loading import worker_context
+
+    monkeypatch.delitem(sys.modules, "openvino", raising=False)
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    assert worker_context(0) is None and worker_context(2) is None  # fork: the fastest start
+    monkeypatch.setitem(sys.modules, "openvino", types.ModuleType("openvino"))
+    assert worker_context(2) == ("forkserver" if sys.platform == "linux" else None)
+    assert worker_context(0) is None  # no workers, nothing to start

@@ -113,3 +113,21 @@ def collate_skipping(batch: list[Any]) -> tuple[torch.Tensor | None, torch.Tenso
     images = torch.stack([image for image, _ in good])
     labels = torch.tensor([label for _, label in good], dtype=torch.long)
     return images, labels, skipped
+
+
+#: Libraries whose worker thread pools make forking this process unsafe: a forked child inherits
+#: their locks and state but not their threads (seen here: a segfault when a training loader
+#: forked its workers after OpenVINO had run in the same process).
+FORK_UNSAFE_MODULES = ("openvino", "onnxruntime")
+
+
+def worker_context(num_workers: int) -> str | None:
+    """The multiprocessing start method for ``num_workers`` loader processes.
+
+    None (the platform's default, fork on Linux: the fastest start) unless an inference engine
+    with its own thread pool is loaded here; then "forkserver", which starts workers from a clean
+    single-threaded server process.
+    """
+    if num_workers == 0 or sys.platform != "linux":
+        return None
+    return "forkserver" if any(name in sys.modules for name in FORK_UNSAFE_MODULES) else None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .. import flops
 from ..scaling import BudgetFit, scale
-from ..spec import NetSpec
+from ..spec import MAX_CHANNELS, MAX_REPEATS, MAX_RESOLUTION, NetSpec
 
 #: The single dimensions, in the paper's order, and compound scaling last.
 METHODS = ("width", "depth", "resolution", "compound")
@@ -40,6 +40,17 @@ def scale_one_dimension(spec: NetSpec, dimension: str, multiplier: float) -> Net
     )
 
 
+def buildable_multiplier(spec: NetSpec, dimension: str) -> float:
+    """The largest multiplier along ``dimension`` whose network can still be built (the search
+    brackets the budget below it, so it never asks ``scale`` for an impossible network)."""
+    if dimension == "resolution":
+        return MAX_RESOLUTION / spec.resolution
+    if dimension == "width":
+        widths = [s.out_channels for s in spec.stages]
+        return MAX_CHANNELS / max([*widths, spec.stem.channels, spec.head_channels or 0])
+    return MAX_REPEATS / max(stage.repeats for stage in spec.stages)
+
+
 def match_flops(
     spec: NetSpec,
     dimension: str,
@@ -57,6 +68,7 @@ def match_flops(
     def macs_at(m: float) -> int:
         return flops.count(scale_one_dimension(spec, dimension, m), num_classes).macs
 
+    max_multiplier = min(max_multiplier, buildable_multiplier(spec, dimension))
     base = flops.count(spec, num_classes).macs
     if target_macs <= base:
         raise ValueError(

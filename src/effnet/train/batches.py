@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from ..data.loading import collate_skipping, sample_seed
+from ..data.loading import collate_skipping, sample_seed, worker_context
 from .distributed import Dist
 
 
@@ -59,6 +59,7 @@ def train_loader(dataset: Dataset, batches: EpochBatches, num_workers: int) -> D
         dataset,
         batch_sampler=batches,
         num_workers=num_workers,
+        multiprocessing_context=worker_context(num_workers),
         collate_fn=collate_skipping,
         pin_memory=torch.cuda.is_available(),
         # A private generator: creating the loader must not draw from the global RNG, whose
@@ -74,6 +75,7 @@ def shard_loader(dataset: Any, d: Dist, batch_size: int, num_workers: int) -> Da
         batch_size=batch_size,
         sampler=list(range(d.rank, len(dataset), d.world_size)),
         num_workers=num_workers,
+        multiprocessing_context=worker_context(num_workers),
         collate_fn=collate_skipping,
         generator=torch.Generator(),  # as above: scoring must not move the training RNG
     )

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 
 from ..data.folders import ImageFolder
-from ..data.loading import Skipped, SkipWarner, TransformedSubset, collate_skipping
+from ..data.loading import (
+    Skipped,
+    SkipWarner,
+    TransformedSubset,
+    collate_skipping,
+    worker_context,
+)
 from ..data.preprocess import eval_transform
 from ..evaluation import evaluate as score
 from ..models import EfficientNet
@@ -131,7 +137,11 @@ def evaluate(
     transform = eval_transform(preprocess_for(model))
     dataset = TransformedSubset(folder, range(len(folder)), transform, names)
     loader = DataLoader(
-        dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_skipping
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        multiprocessing_context=worker_context(workers),
+        collate_fn=collate_skipping,
     )
     warn = on_skipped or SkipWarner()
     unreadable: list[Skipped] = []
