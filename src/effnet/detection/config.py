@@ -9,13 +9,11 @@ type. ``--override key=value`` parses values with the same rules as classificati
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..train.config import load_config_module, parse_value, run_config_code
+from ..train.config import apply_overrides, load_config_module, run_config_code
 
 OPTIMIZERS = ("sgd", "adamw", "rmsprop_tf")
 
@@ -97,20 +95,8 @@ RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "device", "num_workers", "
 
 
 def apply_detection_overrides(cfg: DetectionConfig, overrides: list[str]) -> DetectionConfig:
-    """``["epochs=3", "image_size=none"]`` -> a new config; unknown keys are errors."""
-    hints = typing.get_type_hints(DetectionConfig)
-    changes: dict[str, Any] = {}
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep:
-            raise ValueError(f"override {item!r} is not of the form key=value")
-        if key not in hints:
-            close = difflib.get_close_matches(key, hints, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown config key {key!r}.{hint} Known keys: {', '.join(hints)}")
-        changes[key] = parse_value(key, text.strip(), hints[key])
-    return dataclasses.replace(cfg, **changes)
+    """``["epochs=3", "image_size=none"]`` -> a new config; the training configs' one parser."""
+    return apply_overrides(cfg, overrides)
 
 
 def load_detection_config(

@@ -308,9 +308,12 @@ def load_config(path_or_name: str | Path, overrides: list[str] | None = None) ->
     return load_config_module(path_or_name).train_config(overrides)
 
 
-def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
-    """``["epochs=3", "dropout=none"]`` -> a new config; unknown keys and bad values are errors."""
-    hints = typing.get_type_hints(TrainConfig)
+def apply_overrides(cfg: Settings, overrides: list[str]) -> Settings:
+    """``["epochs=3", "dropout=none"]`` -> a new config; unknown keys and bad values are errors.
+
+    Any config dataclass (training, detection): keys and types come from its annotations.
+    """
+    hints = typing.get_type_hints(type(cfg))
     changes: dict[str, Any] = {}
     for item in overrides:
         key, sep, text = item.partition("=")
@@ -322,7 +325,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown config key {key!r}.{hint} Known keys: {', '.join(hints)}")
         changes[key] = parse_value(key, text.strip(), hints[key])
-    return dataclasses.replace(cfg, **changes)
+    return dataclasses.replace(cfg, **changes)  # type: ignore[type-var]
 
 
 def parse_value(key: str, text: str, annotation: Any) -> Any:
