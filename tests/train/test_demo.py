@@ -18,7 +18,8 @@ SHORT_EPOCHS = 4  # of the demo's full schedule (configs/b0_digits.py); chance i
 def test_make_demo_runs_exactly_the_digits_config():
     makefile = (ROOT / "Makefile").read_text()
     recipe = re.search(r"^demo:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
-    assert recipe.strip() == "$(BIN)/effnet train --config configs/b0_digits.py"
+    # --overwrite: a demo reruns from scratch, over its previous run folder
+    assert recipe.strip() == "$(BIN)/effnet train --config configs/b0_digits.py --overwrite"
 
 
 def test_short_demo_clearly_beats_chance_and_its_checkpoint_stands_alone(tmp_path):
