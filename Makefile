@@ -32,11 +32,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks configs
 	$(BIN)/lint-imports
 
+# One pytest worker per core; the inference-engine tests in a run of their own (tests/conftest.py).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not slow and not engines"
+	$(BIN)/python -m pytest -q -n auto -m "engines and not slow"
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -n auto -m "slow and not engines"
+	$(BIN)/python -m pytest -q -n auto -m "slow and engines"
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks configs

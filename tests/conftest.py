@@ -3,8 +3,13 @@ import os
 import pytest
 import torch
 
-# Two cores in CI: keep torch from oversubscribing them when pytest runs subprocesses too.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+#: pytest-xdist workers (``make test`` runs one per core) share the cores: each worker's torch, and
+#: the subprocesses its tests start, get an equal share, so that no core runs two thread pools.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = max(1, min(2, (os.cpu_count() or 1) // WORKERS))
+torch.set_num_threads(THREADS)
+if WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 
 
 @pytest.fixture(autouse=True)
@@ -29,9 +34,12 @@ def chelsea_png(tmp_path_factory):
     return path
 
 
-#: Test modules that run OpenVINO (and ONNX Runtime) inside the test process. Forking a process
-#: whose inference thread pools have run crashed the whole test process twice here (a DataLoader's
-#: workers, a subprocess.run) at a later, unrelated test, so these modules run last.
+#: Test modules that run OpenVINO, ONNX Runtime and torch.compile inside the test process. After
+#: some 900 other tests had run in one process, torch.compile's compiler probe crashed it in
+#: tests/cli/test_bench.py (gdb: heap corruption found while reading a subprocess's output); a
+#: DataLoader's fork and a subprocess.run after OpenVINO had crashed it before. Alone, these modules
+#: pass. ``make test`` therefore runs them in a second pytest run of their own (``-m engines``);
+#: in a single run they come last.
 ENGINE_MODULES = (
     "tests/benchmarks/test_cpu_inference.py",
     "tests/cli/test_bench.py",
@@ -46,6 +54,10 @@ ENGINE_MODULES = (
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by marker
 def pytest_collection_modifyitems(config, items):
-    """Every other test first, in its usual order; the engine modules after them."""
+    """The engine modules are marked ``engines`` and come after every other test."""
+    for item in items:
+        if item.nodeid.startswith(ENGINE_MODULES):
+            item.add_marker(pytest.mark.engines)
     items.sort(key=lambda item: item.nodeid.startswith(ENGINE_MODULES))
