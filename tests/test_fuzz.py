@@ -149,6 +149,7 @@ def test_weights_that_would_predict_nan_are_refused(capsys, inputs, tmp_path, ch
 MAGIC = [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"II*\x00", b"GIF89a", b"BM"]
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")  # PIL on random bytes
 @settings(FUZZ, max_examples=200)
 @given(magic=st.sampled_from(MAGIC), data=st.binary(max_size=300))
 def test_any_bytes_open_as_an_image_or_are_one_valueerror(tmp_path_factory, magic, data):
@@ -163,6 +164,7 @@ def test_any_bytes_open_as_an_image_or_are_one_valueerror(tmp_path_factory, magi
     assert to_rgb(image).mode == "RGB"
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")  # PIL on random bytes
 @settings(FUZZ, max_examples=4)  # each example loads the model: the decoder is fuzzed above
 @given(
     magic=st.sampled_from(MAGIC),

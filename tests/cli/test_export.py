@@ -2,6 +2,7 @@
 
 import numpy as np
 import onnxruntime
+import pytest
 import torch
 
 from effnet.cli import main
@@ -33,6 +34,9 @@ def test_onnx_b0_through_the_cli_matches_pytorch_at_batch_3_and_1(tmp_path, caps
         assert np.abs(got - expected.numpy()).max() <= TOLERANCE
 
 
+@pytest.mark.filterwarnings(
+    "ignore:`torch.jit.load` is deprecated:FutureWarning"
+)  # the test reads the file back
 def test_random_weights_need_model_and_say_so(tmp_path, capsys):
     out = tmp_path / "b0.pt"
     argv = ["export", "--model", "efficientnet_b0", "--format", "torchscript", "--out", str(out)]

@@ -117,6 +117,7 @@ def weight_type(op) -> str:
     return node.get_output_element_type(0).get_type_name()
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::FutureWarning")
 def test_openvino_int8_quantizes_weights_outside_the_kept_modules():
     import openvino as ov
 

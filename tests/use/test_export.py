@@ -95,6 +95,9 @@ def test_onnx_b1_matches_pytorch_at_batch_3_and_1(tmp_path):
         assert np.abs(got - expected.numpy()).max() <= TOLERANCE
 
 
+@pytest.mark.filterwarnings(
+    "ignore:`torch.jit.load` is deprecated:FutureWarning"
+)  # the test reads the file back
 @pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_b1"])
 def test_torchscript_matches_pytorch_at_batch_3_and_1(tmp_path, name):
     model = calibrated(name)

@@ -87,8 +87,11 @@ class OpenVinoRunner:
         module = self.module.to(memory_format=torch.contiguous_format)
         try:
             with torch.no_grad(), warnings.catch_warnings():
-                # The model's input check compares shapes in Python, which the tracer notes.
+                # The model's input check compares shapes in Python, which the tracer notes; and
+                # OpenVINO's converter traces with torch.jit.trace, whose deprecation is torch's
+                # note to OpenVINO, not to the user.
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                warnings.simplefilter("ignore", FutureWarning)
                 model = self.ov.convert_model(
                     module, example_input=sample[:1].contiguous(), input=[(-1, *sample.shape[1:])]
                 )

@@ -15,6 +15,7 @@ import copy
 import os
 import pickle
 import random
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,10 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
             "output_dir at the run to continue)"
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch notes the pickle protocol of a file it then refuses: the error below says it.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # weights_only refused the content, or it is no pickle at all
         raise ValueError(
             f"cannot resume from {path}: it is damaged or not an effnet training state (it is "
