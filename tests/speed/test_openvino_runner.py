@@ -71,3 +71,23 @@ def test_bad_precisions_and_a_missing_install_are_clear_errors(mini, monkeypatch
     monkeypatch.setitem(sys.modules, "openvino", None)  # import now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'effnet\[openvino\]'"):
         OpenVinoRunner(folded, 2)
+
+
+def test_a_fresh_process_quantizes_without_torchs_cuda_home_note():
+    """NNCF imports torch's C++-extension helper, which logs a CUDA_HOME note on a machine with a
+    CUDA build of torch and no GPU (this one); effnet keeps it from the user."""
+    import subprocess
+
+    script = (
+        "import torch, effnet\n"
+        "from effnet.speed.openvino_runner import OpenVinoRunner\n"
+        "net = effnet.create_model('efficientnet_b0').eval()\n"
+        "x = torch.randn(4, 3, 32, 32)\n"
+        "OpenVinoRunner(net, 1, 'int8', calibration=x)(x)\n"
+        "import sys; print('torch.utils.cpp_extension' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert done.stdout.strip().endswith("True")  # the helper was imported: the note had its chance
+    assert "CUDA_HOME" not in done.stderr and "Warning" not in done.stderr

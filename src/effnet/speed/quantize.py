@@ -19,10 +19,12 @@ static QDQ quantizer, run by its own int8 kernels).
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,20 @@ def kept_fp32_pattern(keep: Iterable[str] = KEEP_FP32) -> str:
     return rf".*(^|[/.])({names})([/.]|$).*"
 
 
+@contextmanager
+def _quiet_cuda_home_note() -> Iterator[None]:
+    """NNCF imports torch's C++-extension helper, which logs "No CUDA runtime is found, using
+    CUDA_HOME=..." on a CPU machine with a CUDA build of torch: true, and nothing that the user of
+    a CPU engine can act on."""
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def quantize_openvino(
     model: Any, calibration: Calibration, shape: tuple[int, ...], keep: Iterable[str] = KEEP_FP32
 ) -> Any:
@@ -117,20 +133,19 @@ def quantize_openvino(
         raise ImportError(
             "int8 on the openvino backend needs NNCF: pip install 'effnet[openvino]'"
         ) from None
-    import logging
-
     nncf.set_log_level(logging.ERROR)
     images = calibration_images(calibration, shape)
     dataset = nncf.Dataset([images[i : i + 1].numpy() for i in range(len(images))])
     ignored = nncf.IgnoredScope(patterns=[kept_fp32_pattern(keep)], validate=False)
-    return nncf.quantize(
-        model,
-        dataset,
-        subset_size=len(images),
-        fast_bias_correction=True,
-        preset=nncf.QuantizationPreset.PERFORMANCE,  # symmetric int8 weights, per channel
-        ignored_scope=ignored,
-    )
+    with _quiet_cuda_home_note():
+        return nncf.quantize(
+            model,
+            dataset,
+            subset_size=len(images),
+            fast_bias_correction=True,
+            preset=nncf.QuantizationPreset.PERFORMANCE,  # symmetric int8 weights, per channel
+            ignored_scope=ignored,
+        )
 
 
 def _reader(images: torch.Tensor, input_name: str, batch: int = 16):
