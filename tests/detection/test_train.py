@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from effnet.detection.checkpoint import load_detector
@@ -9,6 +10,7 @@ from effnet.detection.config import DetectionConfig
 from effnet.detection.evaluate import evaluate_detector
 from effnet.detection.model import EfficientDet
 from effnet.detection.train import recalibrate_bn, train_detector
+from effnet.train import rundir
 
 from .trained import trained_run
 
@@ -36,13 +38,18 @@ def test_a_short_training_beats_an_untrained_detector_by_far():
     assert (root / "run" / "curves.png").stat().st_size > 10_000
 
 
-def test_resume_continues_exactly(tmp_path):
-    small = dict(
+def small_config(tmp_path, **changes) -> dict:
+    """D0 at 32 px on 32 tiny shapes images: two steps an epoch."""
+    return dict(
         model="efficientdet_d0", image_size=32, anchor_scale=2.0, bn_momentum=0.1,
         shapes_image_size=32, shapes_train=32, shapes_val=4, shapes_test=0, shapes_min_size=8,
         shapes_max_size=16, batch_size=16, drop_path_rate=0.0, bn_calibration_images=0,
         data_dir=str(tmp_path / "shapes"), log_every=1, epochs=2,
-    )  # fmt: skip
+    ) | changes  # fmt: skip
+
+
+def test_resume_continues_exactly(tmp_path):
+    small = small_config(tmp_path)
     straight = train_detector(DetectionConfig(**small, output_dir=str(tmp_path / "a")))
     train_detector(DetectionConfig(**{**small, "epochs": 1}, output_dir=str(tmp_path / "b")))
     resumed = train_detector(DetectionConfig(**small, output_dir=str(tmp_path / "b")), resume=True)
@@ -63,3 +70,20 @@ def test_bn_recalibration_is_the_plain_average_over_the_batches():
     out = recalibrate_bn(net, batches)
     assert out is net and not net.training and net[1].momentum == 0.01  # momentum put back
     torch.testing.assert_close(net[1].running_mean, expected)
+
+
+def test_the_run_folder_is_held_as_a_classifiers_is(tmp_path):
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "model.safetensors").write_bytes(b"a finished run's weights")
+    with pytest.raises(rundir.RunFolderTakenError, match="--overwrite"):
+        train_detector(DetectionConfig(**small_config(tmp_path, output_dir=str(finished))))
+    assert (finished / "model.safetensors").read_bytes() == b"a finished run's weights"
+    busy = tmp_path / "busy"
+    lock = rundir.acquire(busy)  # another live run trains into it
+    try:
+        with pytest.raises(rundir.RunFolderBusyError, match="in use by another training run"):
+            train_detector(DetectionConfig(**small_config(tmp_path, output_dir=str(busy))))
+    finally:
+        lock.release()
+    assert not (busy / "log.jsonl").exists()

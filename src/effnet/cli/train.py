@@ -108,5 +108,5 @@ def _run_detection(args: argparse.Namespace) -> bool:
         return False
     from ..detection.train import train_detector
 
-    train_detector(detection, resume=args.resume)
+    train_detector(detection, resume=args.resume, overwrite=args.overwrite)
     return True

@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..models import resolve_device
+from ..train import rundir
 from ..train.checkpoint import load_state, rng_state, save_atomic, set_rng_state
 from ..train.config import TrainConfig
 from ..train.ema import ModelEma
@@ -305,11 +306,22 @@ def _validate(
     return entry
 
 
-def train_detector(cfg: DetectionConfig, resume: bool = False) -> DetTrainResult:
-    """Train ``cfg`` to the end (or ``max_steps``); ``resume`` continues ``output_dir/last.pt``."""
+def train_detector(
+    cfg: DetectionConfig, resume: bool = False, overwrite: bool = False
+) -> DetTrainResult:
+    """Train ``cfg`` to the end (or ``max_steps``); ``resume`` continues ``output_dir/last.pt``.
+
+    The run folder is held as a classifier's is (:func:`..train.rundir.claim`): a second run into
+    it while this one trains is refused, and so is a fresh run over a finished one unless
+    ``overwrite``.
+    """
+    with rundir.claim(cfg.output_dir, resume, overwrite):
+        return _train_detector(cfg, resume)
+
+
+def _train_detector(cfg: DetectionConfig, resume: bool) -> DetTrainResult:
     device = resolve_device(cfg.device)
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     folders = data_folders(cfg)
     spec = det_spec_for(cfg)
     train_data = CocoFolder(folders["train"], spec.image_size, hflip=cfg.hflip)
