@@ -311,9 +311,8 @@ def train_detector(
 ) -> DetTrainResult:
     """Train ``cfg`` to the end (or ``max_steps``); ``resume`` continues ``output_dir/last.pt``.
 
-    The run folder is held as a classifier's is (:func:`..train.rundir.claim`): a second run into
-    it while this one trains is refused, and so is a fresh run over a finished one unless
-    ``overwrite``.
+    The run folder is held as a classifier's is (:func:`..train.rundir.claim`): no second run
+    into it while this one trains, no fresh run over a finished one unless ``overwrite``.
     """
     with rundir.claim(cfg.output_dir, resume, overwrite):
         return _train_detector(cfg, resume)
