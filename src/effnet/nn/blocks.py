@@ -10,6 +10,13 @@ from ..spec import BlockSpec
 from .layers import ConvBNAct, SqueezeExcite, activation_layer
 
 
+def _with_skip(out: torch.Tensor, x: torch.Tensor, drop_path: nn.Module | None) -> torch.Tensor:
+    """The inverted residuals' identity skip, the branch through stochastic depth if it has it."""
+    if drop_path is not None:
+        out = drop_path(out)
+    return out + x
+
+
 class MBConv(nn.Module):
     """Inverted residual with squeeze-excitation (EfficientNet, MobileNetV2 without SE).
 
@@ -39,11 +46,7 @@ class MBConv(nn.Module):
         if self.se is not None:
             out = self.se(out)
         out = self.project(out)
-        if self.has_skip:
-            if self.drop_path is not None:
-                out = self.drop_path(out)
-            out = out + x
-        return out
+        return _with_skip(out, x, self.drop_path) if self.has_skip else out
 
 
 class FusedMBConv(nn.Module):
@@ -79,11 +82,7 @@ class FusedMBConv(nn.Module):
             out = self.se(out)
         if self.project is not None:
             out = self.project(out)
-        if self.has_skip:
-            if self.drop_path is not None:
-                out = self.drop_path(out)
-            out = out + x
-        return out
+        return _with_skip(out, x, self.drop_path) if self.has_skip else out
 
 
 class SeparableConv(nn.Module):
