@@ -19,7 +19,7 @@ import re
 import socket
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -134,6 +134,27 @@ def atomic_write(path: str | os.PathLike, durable: bool = False) -> Iterator[Pat
     remove_orphans(path)
 
 
+def open_locked(path: Path, lock: Callable[[int], bool]) -> int | None:
+    """Open the lock file ``path`` and lock it with ``lock(fd)``: the locked fd, or None (closed)
+    when ``lock`` declines.
+
+    A holder removes its lock file on release, so the file just locked may be one that no longer
+    bears the name; then the lock is worth nothing and the file that ``path`` names now is locked.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not lock(fd):
+            os.close(fd)
+            return None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def locked(path: str | os.PathLike, on_wait: Any = None) -> Iterator[int]:
     """Hold an exclusive lock on the file ``path`` (created, and removed on release).
@@ -144,8 +165,9 @@ def locked(path: str | os.PathLike, on_wait: Any = None) -> Iterator[int]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def wait_for_it(fd: int) -> bool:
+        nonlocal on_wait
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -153,13 +175,10 @@ def locked(path: str | os.PathLike, on_wait: Any = None) -> Iterator[int]:
                 on_wait()
                 on_wait = None
             fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)  # the holder removed the file as we locked it: lock the new one
+        return True
+
+    fd = open_locked(path, wait_for_it)
+    assert fd is not None  # wait_for_it never declines
     try:
         yield fd
     finally:

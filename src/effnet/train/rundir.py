@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..fileio import HOST, owner_gone, same_file
+from ..fileio import HOST, open_locked, owner_gone, same_file
 
 LOCK_NAME = ".effnet.lock"
 #: The files a run writes (``--overwrite`` deletes them).
@@ -98,22 +98,19 @@ def acquire(folder: Path) -> RunLock:
     """Take ``folder``'s lock, or raise :class:`RunFolderBusyError` naming the holder."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    holder: dict = {}
+
+    def take(fd: int) -> bool:
+        nonlocal holder
         holder = _holder(fd)
-        if not _try_flock(fd, holder):
-            os.close(fd)
-            raise RunFolderBusyError(
-                f"output_dir {folder} is in use by another training run ({_describe(holder)}); "
-                f"wait for it to finish or choose another output_dir (lock: {path})"
-            )
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)  # the holder released and removed the file between our open and lock
+        return _try_flock(fd, holder)
+
+    fd = open_locked(path, take)
+    if fd is None:
+        raise RunFolderBusyError(
+            f"output_dir {folder} is in use by another training run ({_describe(holder)}); "
+            f"wait for it to finish or choose another output_dir (lock: {path})"
+        )
     os.ftruncate(fd, 0)
     mine = {"pid": os.getpid(), "host": HOST, "started": time.time(), "argv": sys.argv[:8]}
     os.lseek(fd, 0, os.SEEK_SET)
