@@ -10,7 +10,7 @@ import torch
 import effnet
 from effnet.speed.cpu import cpu_info
 from effnet.speed.fuse import fold_batchnorm
-from effnet.speed.openvino_runner import PRECISION_HINTS, OpenVinoRunner
+from effnet.speed.openvino_runner import CHUNK, PRECISION_HINTS, OpenVinoRunner
 from tests.photo_inputs import photos, with_statistics
 from tests.speed.test_inference import mini_efficientnet
 
@@ -24,9 +24,10 @@ def mini():
         return folded, images, model(images)
 
 
-def compiled_hint(runner: OpenVinoRunner):
-    (request,) = runner.compiled.values()
-    return request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT")
+def compiled_hints(runner: OpenVinoRunner) -> set:
+    """The precision hint of every model the runner compiled (a queue's requests share one)."""
+    requests = [r[0] if isinstance(r, ov.AsyncInferQueue) else r for r in runner.compiled.values()]
+    return {r.get_compiled_model().get_property("INFERENCE_PRECISION_HINT") for r in requests}
 
 
 def test_fp32_is_stated_and_matches_eager(mini):
@@ -35,8 +36,26 @@ def test_fp32_is_stated_and_matches_eager(mini):
     assert runner.config()["INFERENCE_PRECISION_HINT"] == "f32"  # never left to the plugin
     torch.testing.assert_close(runner(images), expected, atol=1e-4, rtol=0)
     torch.testing.assert_close(runner(images[1:2]), expected[1:2], atol=1e-4, rtol=0)  # batch 1
-    assert compiled_hint(runner) == ov.Type.f32
+    assert compiled_hints(runner) == {ov.Type.f32}
     assert len(runner.models) == 1  # one conversion for every batch size
+
+
+def test_a_large_batch_runs_in_chunks_on_every_stream_and_keeps_its_order(mini):
+    """A batch of at least two chunks per stream is split over the streams (OpenVINO's throughput
+    mode); its rows come back in input order, equal to eager's, the ragged last chunk included."""
+    folded, images, _ = mini
+    views = [images, images.flip(3), images.flip(2), images.roll(8, 3), images.roll(8, 2)]
+    batch = torch.cat([*views, images.transpose(2, 3), images[:1].flip(2, 3)])  # 19 images
+    assert len(batch) % CHUNK and len(batch) >= 2 * CHUNK * 2
+    with torch.no_grad():
+        expected = folded(batch)
+    runner = OpenVinoRunner(folded, threads=2)
+    torch.testing.assert_close(runner(batch), expected, atol=1e-4, rtol=0)
+    assert set(runner.compiled) == {((3, 48, 48), 2)}  # one queue of two streams
+    torch.testing.assert_close(runner(batch[:5]), expected[:5], atol=1e-4, rtol=0)
+    assert set(runner.compiled) == {((3, 48, 48), 2), ((3, 48, 48), 1)}  # and one whole request
+    assert runner.config(2)["PERFORMANCE_HINT"] == "THROUGHPUT"
+    assert OpenVinoRunner(folded, threads=2, streams=1).streams_for(len(batch)) == 1
 
 
 def test_bf16_runs_where_the_cpu_has_it_and_is_refused_where_not(mini):
@@ -45,7 +64,7 @@ def test_bf16_runs_where_the_cpu_has_it_and_is_refused_where_not(mini):
     assert runner.config()["INFERENCE_PRECISION_HINT"] == "bf16"
     if cpu_info().has_bf16:
         got = runner(images)
-        assert compiled_hint(runner) == ov.Type.bf16
+        assert compiled_hints(runner) == {ov.Type.bf16}
         assert torch.equal(got.argmax(1), expected.argmax(1))
         assert 0 < (got - expected).abs().max() < 0.1 * expected.abs().max()  # bf16, not fp32
     else:
@@ -57,7 +76,7 @@ def test_int8_runs_on_calibration_and_keeps_the_top1(mini):
     folded, images, expected = mini
     runner = OpenVinoRunner(folded, threads=2, precision="int8", calibration=images)
     got = runner(images)
-    assert compiled_hint(runner) == ov.Type.f32  # the unquantized operations stay fp32
+    assert compiled_hints(runner) == {ov.Type.f32}  # the unquantized operations stay fp32
     assert torch.equal(got.argmax(1), expected.argmax(1))
     assert PRECISION_HINTS["int8"] == "f32"
 
