@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import io
 import json
 import platform
@@ -39,7 +40,7 @@ import torch
 import effnet
 from effnet.speed.cpu import cpu_info
 from effnet.speed.inference import engine_precisions, optimize_for_inference
-from effnet.speed.timing import time_runs
+from effnet.speed.timing import time_interleaved
 from effnet.weights.export import export_state_dict
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
@@ -100,14 +101,10 @@ def onnxruntime_session(model: torch.nn.Module, sample: torch.Tensor, threads: i
 
 
 def interleaved(runners: dict[str, Runner], x: torch.Tensor, rounds: int) -> dict[str, list[float]]:
-    """Seconds of each runner per round, one batch each per round, in turn; each runner's first
-    round starts with one untimed warm-up call."""
-    times: dict[str, list[float]] = {k: [] for k in runners}
+    """Seconds of each runner per round on batch ``x``, one call each per round, in turn (the
+    library's :func:`~effnet.speed.timing.time_interleaved`, which "auto" picks with too)."""
     with torch.no_grad():
-        for i in range(rounds):
-            for name, fn in runners.items():
-                times[name] += time_runs(lambda fn=fn: fn(x), runs=1, warmup=1 if i == 0 else 0)
-    return times
+        return time_interleaved({k: functools.partial(fn, x) for k, fn in runners.items()}, rounds)
 
 
 def table(

@@ -22,8 +22,8 @@ from effnet.speed.cpu import CpuInfo, cpu_info, parse_cpuinfo
 from effnet.speed.fuse import count_batchnorms
 from effnet.speed.inference import (
     available_backends,
-    images_per_second,
     optimize_for_inference,
+    probe_speeds,
 )
 from tests.photo_inputs import photos, with_statistics
 from tests.speed.test_cpu import SAPPHIRE
@@ -176,17 +176,25 @@ def test_public_api_exposes_the_fast_path():
     assert "optimize_for_inference" in effnet.__all__
 
 
-def test_auto_ranks_candidates_by_their_fastest_timed_call(monkeypatch):
-    # "auto" times through the shared loop: on a fake clock where the calls take 4, 1 and 2 s
-    # after one untimed warm-up, a batch of 3 runs at 3 / 1 images per second.
+def test_auto_ranks_candidates_by_their_fastest_round_timed_in_turn(monkeypatch):
+    # "auto" times the candidates round-robin through the shared loop: on a fake clock, a burst
+    # of load (+10 s) in the second round hits both candidates alike and decides nothing; each is
+    # ranked by its fastest round. A batch of 3 in 1 s is 3 images per second.
     clock = SimpleNamespace(now=0.0)
     monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: clock.now))
-    durations = iter([100.0, 4.0, 1.0, 2.0])
-    grad = []
+    calls, grad = [], []
 
-    def candidate(x):
-        grad.append(torch.is_grad_enabled())
-        clock.now += next(durations)
+    def candidate(name: str, seconds: list[float]):
+        def run(x):
+            calls.append(name)
+            grad.append(torch.is_grad_enabled())
+            clock.now += seconds.pop(0)
 
-    assert images_per_second(candidate, torch.zeros(3, 1)) == 3.0
-    assert grad == [False] * 4  # one warm-up and three timed calls, all without autograd
+        return run
+
+    fast = candidate("fast", [100.0, 1.0, 11.0, 1.5])  # warm-up, then rounds 1-3
+    slow = candidate("slow", [100.0, 2.0, 12.0, 2.0])
+    speeds = probe_speeds({"fast": fast, "slow": slow}, torch.zeros(3, 1), rounds=3)
+    assert speeds == {"fast": 3.0, "slow": 1.5}
+    assert calls == ["fast", "fast", "slow", "slow", "fast", "slow", "fast", "slow"]
+    assert grad == [False] * 8  # timed without autograd

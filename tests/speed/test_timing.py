@@ -154,3 +154,23 @@ def test_real_clock_gives_positive_times():
     # One real run with the real clock: the default wiring works end to end (no speed asserted).
     times = timing.time_runs(lambda: torch.ones(8).sum(), runs=3, warmup=1)
     assert len(times) == 3 and all(t >= 0 for t in times)
+
+
+def test_interleaved_rounds_time_one_call_of_each_in_turn_after_an_inline_warmup(clock):
+    # Two warm-up calls each, just before its first timed call; then one timed call per round.
+    a = Stub(clock, [9.0, 9.0, 1.0, 1.5, 0.5])
+    b = Stub(clock, [7.0, 7.0, 2.0, 2.5, 3.0])
+    order: list[str] = []
+
+    def tracked(name: str, stub: Stub):
+        return lambda: (order.append(name), stub())
+
+    times = timing.time_interleaved({"a": tracked("a", a), "b": tracked("b", b)}, 3, warmup=2)
+    assert times == {"a": [1.0, 1.5, 0.5], "b": [2.0, 2.5, 3.0]}
+    assert order == ["a"] * 3 + ["b"] * 3 + ["a", "b"] * 2
+
+
+@pytest.mark.parametrize("rounds", [0, -1])
+def test_interleaved_needs_at_least_one_round(rounds):
+    with pytest.raises(ValueError, match="rounds must be at least 1"):
+        timing.time_interleaved({"a": lambda: None}, rounds)

@@ -31,6 +31,7 @@ import importlib.util
 import shutil
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -41,7 +42,7 @@ from .fuse import fold_batchnorm
 from .openvino_runner import INSTALL_HINT, OpenVinoRunner
 from .quantize import Calibration
 from .runners import CompiledRunner, EagerRunner, OnnxRuntimeRunner
-from .timing import time_runs
+from .timing import time_interleaved
 
 BACKENDS = ("eager", "compile", "onnxruntime", "openvino")
 #: The precisions each backend runs.
@@ -55,6 +56,10 @@ BACKEND_PRECISIONS = {
 #: it takes one to two minutes per model on a small CPU and it measured slower than ONNX Runtime
 #: there; pass ``candidates=BACKENDS`` to include it.
 AUTO_CANDIDATES = ("openvino", "onnxruntime", "eager")
+#: Rounds the "auto" choice times every candidate for, in turn (a round at batch 32 is about a
+#: second for B0 on 2 cores; 3 rounds, one candidate after another, let one burst of load from
+#: elsewhere pick the slower engine).
+PROBE_ROUNDS = 7
 
 
 def backend_available(backend: str) -> bool:
@@ -153,17 +158,18 @@ def _build(
     return OpenVinoRunner(module, threads, precision, calibration)
 
 
-def images_per_second(
-    fn: Callable[[torch.Tensor], Any], x: torch.Tensor, runs: int = 3, warmup: int = 1
-) -> float:
-    """Throughput of ``fn`` on batch ``x``, from the fastest of ``runs`` timed calls.
+def probe_speeds(
+    runners: dict[str, Callable[[torch.Tensor], Any]], x: torch.Tensor, rounds: int = PROBE_ROUNDS
+) -> dict[str, float]:
+    """Images per second of each runner on batch ``x``, from its fastest of ``rounds`` rounds
+    timed in turn with the others (:func:`~effnet.speed.timing.time_interleaved`).
 
-    The fastest rather than the mean: on a machine shared with other work the slow runs measure
-    the neighbours, not the candidate.
+    In turn, so that noise from elsewhere on the machine cannot pick the winner; the fastest
+    round, because the slow ones measure the neighbours, not the candidate.
     """
     with torch.no_grad():
-        best = min(time_runs(lambda: fn(x), runs, warmup))
-    return x.shape[0] / best
+        times = time_interleaved({k: partial(fn, x) for k, fn in runners.items()}, rounds)
+    return {k: x.shape[0] / min(v) for k, v in times.items()}
 
 
 def allowed_precisions(
@@ -266,13 +272,13 @@ def optimize_for_inference(
         p.requires_grad_(False)
 
     runners: dict[tuple[str, str], Any] = {}
-    speed: dict[str, float] = {}
     for b, p in pairs:
         runners[b, p] = _build(b, module, threads, p, calibration, **options)
         with torch.no_grad():
             runners[b, p](sample)  # export / compile / quantize now, not on the first batch
-        if len(pairs) > 1:
-            speed[f"{b} {p}"] = images_per_second(runners[b, p], sample)
+    speed: dict[str, float] = {}
+    if len(pairs) > 1:
+        speed = probe_speeds({f"{b} {p}": r for (b, p), r in runners.items()}, sample)
     if len(pairs) == 1:
         (b, p), reason = pairs[0], f"{pairs[0][0]} {pairs[0][1]} asked for"
     else:

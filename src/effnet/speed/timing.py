@@ -1,8 +1,11 @@
 """The one timing loop behind every speed figure effnet reports: warm-up, N runs, seconds per run.
 
-``effnet bench`` (mean, std and min of the runs), the ``"auto"`` backend choice (the fastest run),
-``effnet pick`` (through bench) and the scripts in benchmarks/ all time through :func:`time_runs`,
-so a number from one can be set beside a number from another.
+``effnet bench`` (mean, std and min of the runs), ``effnet pick`` (through bench) and the scripts
+in benchmarks/ time through :func:`time_runs`, so a number from one can be set beside a number from
+another. Candidates that are compared with each other (the ``"auto"`` backend choice, the rows of
+benchmarks/cpu_inference.py) are timed by :func:`time_interleaved`: one call of each in turn per
+round, so a burst of load from elsewhere on the machine hits every candidate alike instead of
+deciding the comparison.
 
 ``torch.utils.benchmark`` was considered and left out: ``Timer.timeit(n)`` runs ``max(n // 100, 2)``
 extra untimed calls per measurement and reports one mean per block, ``blocked_autorange`` chooses
@@ -16,7 +19,7 @@ asynchronous devices around every timed call.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -77,4 +80,26 @@ def time_runs(
             fn()
             synchronize(device)
             times.append(time.perf_counter() - start)
+    return times
+
+
+def time_interleaved(
+    calls: Mapping[str, Callable[[], Any]],
+    rounds: int,
+    warmup: int = 1,
+    *,
+    device: torch.device | str | None = None,
+) -> dict[str, list[float]]:
+    """Wall seconds of each of ``calls`` per round: every round times one call of each, in turn.
+
+    In the first round each call gets its ``warmup`` untimed calls just before its timed one (a
+    warm-up long before the timed call would warm a cache the others then flush). Compare the
+    candidates by their fastest rounds: on a shared machine the slow rounds measure the neighbours.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for i in range(rounds):
+        for name, fn in calls.items():
+            times[name] += time_runs(fn, runs=1, warmup=warmup if i == 0 else 0, device=device)
     return times
