@@ -8,13 +8,14 @@ from elsewhere hits every row alike.
 from __future__ import annotations
 
 import statistics
+from functools import partial
 
 import torch
 
 import effnet
 from effnet.speed.cpu import cpu_info
 from effnet.speed.inference import backend_available, optimize_for_inference
-from effnet.speed.timing import time_runs
+from effnet.speed.timing import time_interleaved
 
 MODELS = ("efficientnet_b0", "efficientnet_lite0")
 
@@ -26,8 +27,9 @@ def engines() -> list[tuple[str, str]]:
     return [(b, p) for b, p in rows if backend_available(b)]
 
 
-def measure(batch: int, runs: int, rounds: int = 3) -> dict[tuple[str, str, str], float]:
-    """Median seconds per batch for every model x engine x precision."""
+def measure(batch: int, rounds: int, per_turn: int) -> dict[tuple[str, str, str], float]:
+    """Median seconds per batch for every model x engine x precision, over ``rounds`` rounds that
+    give each a turn of ``per_turn`` batches."""
     x = torch.randn(batch, 3, 224, 224)
     built = {
         (name, backend, precision): optimize_for_inference(
@@ -36,10 +38,9 @@ def measure(batch: int, runs: int, rounds: int = 3) -> dict[tuple[str, str, str]
         for name in MODELS
         for backend, precision in engines()
     }
-    times: dict[tuple[str, str, str], list[float]] = {key: [] for key in built}
-    for _ in range(rounds):
-        for key, fast in built.items():
-            times[key] += time_runs(lambda fast=fast: fast(x), runs, 1)
+    with torch.no_grad():
+        calls = {key: partial(fast, x) for key, fast in built.items()}
+        times = time_interleaved(calls, rounds, per_turn=per_turn)
     return {key: statistics.median(t) for key, t in times.items()}
 
 
@@ -47,8 +48,8 @@ def main() -> None:
     torch.set_num_threads(2)
     print(cpu_info().header())
     print("| batch | engine | B0 img/s | Lite0 img/s | Lite0/B0 |\n|---|---|---:|---:|---:|")
-    for batch, runs in ((1, 20), (32, 4)):
-        seconds = measure(batch, runs)
+    for batch, rounds, per_turn in ((1, 12, 5), (32, 12, 1)):
+        seconds = measure(batch, rounds, per_turn)
         for backend, precision in engines():
             b0, lite = (batch / seconds[(m, backend, precision)] for m in MODELS)
             print(f"| {batch} | {backend} {precision} | {b0:.1f} | {lite:.1f} | {lite / b0:.2f}x |")

@@ -192,9 +192,32 @@ def test_auto_ranks_candidates_by_their_fastest_round_timed_in_turn(monkeypatch)
 
         return run
 
-    fast = candidate("fast", [100.0, 1.0, 11.0, 1.5])  # warm-up, then rounds 1-3
-    slow = candidate("slow", [100.0, 2.0, 12.0, 2.0])
+    # A warm-up and one timed call each (which sets the turn length), then rounds 1-3.
+    fast = candidate("fast", [100.0, 5.0, 1.0, 11.0, 1.5])
+    slow = candidate("slow", [100.0, 5.0, 2.0, 12.0, 2.0])
     speeds = probe_speeds({"fast": fast, "slow": slow}, torch.zeros(3, 1), rounds=3)
     assert speeds == {"fast": 3.0, "slow": 1.5}
-    assert calls == ["fast", "fast", "slow", "slow", "fast", "slow", "fast", "slow"]
-    assert grad == [False] * 8  # timed without autograd
+    assert calls == ["fast", "fast", "slow", "slow"] + ["fast", "slow"] * 3
+    assert grad == [False] * 10  # timed without autograd
+
+
+def test_a_short_call_gets_several_calls_a_turn_so_the_switch_is_one_of_them(monkeypatch):
+    # Calls of 20 ms: a turn of 0.1 s is 5 calls; the first of each turn pays 30 ms for the
+    # switch and is outvoted by the fastest.
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    calls = []
+
+    def candidate(name: str, seconds: float):
+        def run(x):
+            switched = bool(calls) and calls[-1] != name
+            calls.append(name)
+            clock.now += seconds + (0.03 if switched else 0.0)
+
+        return run
+
+    speeds = probe_speeds(
+        {"a": candidate("a", 0.02), "b": candidate("b", 0.025)}, torch.zeros(1, 1), rounds=2
+    )
+    assert calls == ["a", "a", "b", "b"] + (["a"] * 5 + ["b"] * 5) * 2
+    assert speeds == pytest.approx({"a": 50.0, "b": 40.0})

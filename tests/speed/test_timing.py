@@ -170,7 +170,14 @@ def test_interleaved_rounds_time_one_call_of_each_in_turn_after_an_inline_warmup
     assert order == ["a"] * 3 + ["b"] * 3 + ["a", "b"] * 2
 
 
-@pytest.mark.parametrize("rounds", [0, -1])
-def test_interleaved_needs_at_least_one_round(rounds):
-    with pytest.raises(ValueError, match="rounds must be at least 1"):
-        timing.time_interleaved({"a": lambda: None}, rounds)
+def test_interleaved_turns_time_several_calls_in_a_row(clock):
+    a = Stub(clock, [5.0, 1.0, 2.0, 3.0, 4.0])
+    b = Stub(clock, [6.0, 7.0, 8.0, 9.0, 10.0])
+    times = timing.time_interleaved({"a": a, "b": b}, 2, warmup=1, per_turn=2)
+    assert times == {"a": [1.0, 2.0, 3.0, 4.0], "b": [7.0, 8.0, 9.0, 10.0]}
+
+
+@pytest.mark.parametrize(("rounds", "per_turn"), [(0, 1), (-1, 1), (1, 0)])
+def test_interleaved_needs_at_least_one_round_and_one_call_a_turn(rounds, per_turn):
+    with pytest.raises(ValueError, match="rounds and per_turn must be at least 1"):
+        timing.time_interleaved({"a": lambda: None}, rounds, per_turn=per_turn)

@@ -42,7 +42,7 @@ from .fuse import fold_batchnorm
 from .openvino_runner import INSTALL_HINT, OpenVinoRunner
 from .quantize import Calibration
 from .runners import CompiledRunner, EagerRunner, OnnxRuntimeRunner
-from .timing import time_interleaved
+from .timing import time_interleaved, time_runs
 
 BACKENDS = ("eager", "compile", "onnxruntime", "openvino")
 #: The precisions each backend runs.
@@ -60,6 +60,9 @@ AUTO_CANDIDATES = ("openvino", "onnxruntime", "eager")
 #: second for B0 on 2 cores; 3 rounds, one candidate after another, let one burst of load from
 #: elsewhere pick the slower engine).
 PROBE_ROUNDS = 7
+#: Each candidate's turn in a round lasts about this long (at most 10 calls): long enough that the
+#: switch from the previous candidate costs one call of several.
+PROBE_TURN_S = 0.1
 
 
 def backend_available(backend: str) -> bool:
@@ -161,14 +164,18 @@ def _build(
 def probe_speeds(
     runners: dict[str, Callable[[torch.Tensor], Any]], x: torch.Tensor, rounds: int = PROBE_ROUNDS
 ) -> dict[str, float]:
-    """Images per second of each runner on batch ``x``, from its fastest of ``rounds`` rounds
-    timed in turn with the others (:func:`~effnet.speed.timing.time_interleaved`).
+    """Images per second of each runner on batch ``x``, from its fastest call over ``rounds``
+    rounds that give each runner a turn (:func:`~effnet.speed.timing.time_interleaved`).
 
     In turn, so that noise from elsewhere on the machine cannot pick the winner; the fastest
-    round, because the slow ones measure the neighbours, not the candidate.
+    call, because the slow ones measure the neighbours (or the switch between runners), not the
+    candidate. A turn is as many calls as fill :data:`PROBE_TURN_S` for the fastest runner.
     """
+    calls = {k: partial(fn, x) for k, fn in runners.items()}
     with torch.no_grad():
-        times = time_interleaved({k: partial(fn, x) for k, fn in runners.items()}, rounds)
+        once = min(min(time_runs(fn, runs=1, warmup=1)) for fn in calls.values())
+        per_turn = max(1, min(10, int(PROBE_TURN_S / max(once, 1e-9))))
+        times = time_interleaved(calls, rounds, warmup=0, per_turn=per_turn)
     return {k: x.shape[0] / min(v) for k, v in times.items()}
 
 

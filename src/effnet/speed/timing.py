@@ -88,18 +88,23 @@ def time_interleaved(
     rounds: int,
     warmup: int = 1,
     *,
+    per_turn: int = 1,
     device: torch.device | str | None = None,
 ) -> dict[str, list[float]]:
-    """Wall seconds of each of ``calls`` per round: every round times one call of each, in turn.
+    """Wall seconds of each of ``calls``' timed calls: every round gives each call a turn of
+    ``per_turn`` timed calls in a row, in turn.
 
-    In the first round each call gets its ``warmup`` untimed calls just before its timed one (a
-    warm-up long before the timed call would warm a cache the others then flush). Compare the
-    candidates by their fastest rounds: on a shared machine the slow rounds measure the neighbours.
+    In the first round each call gets its ``warmup`` untimed calls just before its first timed one
+    (a warm-up long before would warm a cache the others then flush). For short calls (batch 1)
+    take ``per_turn`` > 1 and compare medians or minima: the first call of a turn pays for the
+    switch (the previous engine's threads still spinning, its weights in the cache), 2x for B0 at
+    batch 1 on 2 cores. Compare candidates by their fast calls: on a shared machine the slow ones
+    measure the neighbours.
     """
-    if rounds < 1:
-        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    if rounds < 1 or per_turn < 1:
+        raise ValueError(f"rounds and per_turn must be at least 1, got {rounds} and {per_turn}")
     times: dict[str, list[float]] = {name: [] for name in calls}
     for i in range(rounds):
         for name, fn in calls.items():
-            times[name] += time_runs(fn, runs=1, warmup=warmup if i == 0 else 0, device=device)
+            times[name] += time_runs(fn, per_turn, warmup if i == 0 else 0, device=device)
     return times
