@@ -10,7 +10,7 @@ Rows (each model is optional, named by a checkpoint path or skipped when absent)
   agreement, int8 calibrated on other crops of the same photographs.
 
     python benchmarks/precision_fidelity.py --digits runs/b0_digits/model.safetensors \\
-        --digits runs/lite0_digits/best.safetensors --lite0-photos --json fidelity.json
+        --digits runs/lite0_digits_transfer/model.safetensors --lite0-photos --json fidelity.json
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ efficientnet_lite0.lite_pytorch_in1k, used in place after a sha256 check; `make 
 the package as a dev dependency). Fed as the weights expect: (x - 127) / 128, from the weights'
 registry entry.
 
-Costs: 8 epochs x 39 steps of 32 images at 64x64: 135 s of training on 2 idle CPU cores (an
-AVX-512 Xeon VM), for 99.72% top-1 on the 360-image test split; the target was >= 99.5% in at most
-2 minutes, and the shorter recipes tried lost 1-4 test images (benchmarks/RESULTS.md).
+Costs: 8 epochs x 39 steps of 32 images at 64x64: 94-103 s of training on 2 idle CPU cores (an
+AVX-512 Xeon VM; 135 s on a slower host of the same kind, where `make demo` took 129 s instead of
+99 s), for 99.72% top-1 on the 360-image test split; the shorter recipes tried lost 1-4 test
+images (benchmarks/RESULTS.md).
 
 A plain fine-tuning recipe rather than the paper's ImageNet one: SGD with Nesterov momentum 0.9,
 the lr warmed up over the first epoch to 0.01 (0.08 per 256 images at batch 32) and then halved
