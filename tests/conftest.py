@@ -1,4 +1,5 @@
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -21,6 +22,17 @@ def _seed():
 def _private_cache(monkeypatch, tmp_path_factory):
     # No test reads or fills the user's ~/.cache/effnet; subprocesses inherit the variable.
     monkeypatch.setenv("EFFNET_HOME", str(tmp_path_factory.getbasetemp() / "effnet_home"))
+
+
+@pytest.fixture
+def fake_clock(monkeypatch) -> SimpleNamespace:
+    """The clock of effnet's timing loop, moved only by the test (``fake_clock.now += s``): every
+    time it reports is exact, whatever the machine is doing."""
+    from effnet.speed import timing
+
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    return clock
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,9 @@ logits, and the ratios it prints are the ones its timings give."""
 
 import runpy
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
-from effnet.speed import timing
 from effnet.speed.cpu import cpu_info
 from effnet.speed.inference import engine_precisions
 
@@ -48,17 +46,15 @@ def test_cpu_benchmark_times_every_path_on_the_same_weights(capsys, tmp_path):
     assert out_json.is_file()
 
 
-def test_rounds_are_interleaved_and_timed_by_the_shared_loop(monkeypatch):
+def test_rounds_are_interleaved_and_timed_by_the_shared_loop(fake_clock):
     # Runner i takes i + 1 seconds on a fake clock: each round must time one call of every runner,
     # in turn, after a single untimed warm-up call each.
-    clock = SimpleNamespace(now=0.0)
-    monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: clock.now))
     calls = []
 
     def runner(name: str, seconds: float):
         def run(x):
             calls.append(name)
-            clock.now += seconds
+            fake_clock.now += seconds
 
         return run
 

@@ -9,7 +9,6 @@ MBConv6 with SE and skip, head, classifier); B0 and B2 through compile are in th
 
 import dataclasses
 import sys
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import effnet
-from effnet.speed import inference, timing
+from effnet.speed import inference
 from effnet.speed.cpu import CpuInfo, cpu_info, parse_cpuinfo
 from effnet.speed.fuse import count_batchnorms
 from effnet.speed.inference import (
@@ -176,19 +175,17 @@ def test_public_api_exposes_the_fast_path():
     assert "optimize_for_inference" in effnet.__all__
 
 
-def test_auto_ranks_candidates_by_their_fastest_round_timed_in_turn(monkeypatch):
+def test_auto_ranks_candidates_by_their_fastest_round_timed_in_turn(fake_clock):
     # "auto" times the candidates round-robin through the shared loop: on a fake clock, a burst
     # of load (+10 s) in the second round hits both candidates alike and decides nothing; each is
     # ranked by its fastest round. A batch of 3 in 1 s is 3 images per second.
-    clock = SimpleNamespace(now=0.0)
-    monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: clock.now))
     calls, grad = [], []
 
     def candidate(name: str, seconds: list[float]):
         def run(x):
             calls.append(name)
             grad.append(torch.is_grad_enabled())
-            clock.now += seconds.pop(0)
+            fake_clock.now += seconds.pop(0)
 
         return run
 
@@ -201,18 +198,16 @@ def test_auto_ranks_candidates_by_their_fastest_round_timed_in_turn(monkeypatch)
     assert grad == [False] * 10  # timed without autograd
 
 
-def test_a_short_call_gets_several_calls_a_turn_so_the_switch_is_one_of_them(monkeypatch):
+def test_a_short_call_gets_several_calls_a_turn_so_the_switch_is_one_of_them(fake_clock):
     # Calls of 20 ms: a turn of 0.1 s is 5 calls; the first of each turn pays 30 ms for the
     # switch and is outvoted by the fastest.
-    clock = SimpleNamespace(now=0.0)
-    monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: clock.now))
     calls = []
 
     def candidate(name: str, seconds: float):
         def run(x):
             switched = bool(calls) and calls[-1] != name
             calls.append(name)
-            clock.now += seconds + (0.03 if switched else 0.0)
+            fake_clock.now += seconds + (0.03 if switched else 0.0)
 
         return run
 

@@ -5,28 +5,16 @@ The clock is replaced by a fake one that the callables advance, so every time as
 exact and nothing depends on how busy the machine is.
 """
 
-import types
-
 import pytest
 import torch
 
 from effnet.speed import timing
 
 
-class FakeClock:
-    """``perf_counter`` that only moves when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def perf_counter(self) -> float:
-        return self.now
-
-
 class Stub:
     """A callable that takes ``seconds[i]`` of fake time on its i-th call and records each call."""
 
-    def __init__(self, clock: FakeClock, seconds: list[float]) -> None:
+    def __init__(self, clock, seconds: list[float]) -> None:
         self.clock = clock
         self.seconds = seconds
         self.calls = 0
@@ -41,10 +29,8 @@ class Stub:
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    fake = FakeClock()
-    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=fake.perf_counter))
-    return fake
+def clock(fake_clock):
+    return fake_clock
 
 
 def test_returns_one_time_per_run_after_untimed_warmup(clock):
@@ -68,8 +54,8 @@ def test_default_warmup_is_two_calls(clock):
 
 
 @pytest.mark.parametrize("runs", [0, -1])
-def test_at_least_one_run_is_required(runs):
-    stub = Stub(FakeClock(), [1.0])
+def test_at_least_one_run_is_required(runs, clock):
+    stub = Stub(clock, [1.0])
     with pytest.raises(ValueError, match="runs must be at least 1"):
         timing.time_runs(stub, runs=runs)
     assert stub.calls == 0  # refused before calling anything
