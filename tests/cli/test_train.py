@@ -34,6 +34,26 @@ def test_config_overrides_and_resume_reach_the_engine(monkeypatch):
     assert first.dataset == "digits" and first.image_size == 24
 
 
+def test_the_config_file_runs_once_whichever_kind_of_config_it_holds(monkeypatch, tmp_path):
+    # A config file may print, count or load data: `effnet train` used to run it once to ask
+    # whether it is a detection config and again for the training config.
+    log = tmp_path / "ran.txt"
+    config = tmp_path / "counting.py"
+    config.write_text(
+        "from effnet.train import TrainConfig\n"
+        f"LOG = {str(log)!r}\n"
+        "open(LOG, 'a').write('file\\n')\n"
+        "def get_config():\n"
+        "    open(LOG, 'a').write('get_config\\n')\n"
+        "    return TrainConfig(dataset='digits', epochs=1)\n"
+    )
+    calls = []
+    monkeypatch.setattr("effnet.train.train", lambda cfg, **_: calls.append(cfg))
+    assert main(["train", "--config", str(config), "--override", "epochs=2"]) == 0
+    assert log.read_text().split() == ["file", "get_config"]
+    assert [c.epochs for c in calls] == [2]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -12,6 +12,7 @@ from . import add_override_argument, example_help
 
 if TYPE_CHECKING:
     from ..train import TrainConfig
+    from ..train.config import ConfigModule
 
 # CPU training runs many small ops; with OpenMP's default spin-waiting, two threads on two cores
 # that other processes also use spend most of their time spinning (measured here: 3-25 s per
@@ -85,11 +86,13 @@ def _notes(cfg: TrainConfig, config_dir: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train import load_config, train
+    from ..train import train
+    from ..train.config import load_config_module
 
-    if _run_detection(args):
+    module = load_config_module(args.config)  # the file runs once, whichever kind it holds
+    if _run_detection(module, args):
         return 0
-    cfg = load_config(args.config, args.override)
+    cfg = module.train_config(args.override)
     config_dir = cfg.output_dir
     derived = derived_output_dir(cfg.output_dir, args.override)
     if derived is not None:
@@ -99,11 +102,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_detection(args: argparse.Namespace) -> bool:
+def _run_detection(module: ConfigModule, args: argparse.Namespace) -> bool:
     """Train a detection config (``get_config()`` returns a DetectionConfig); False otherwise."""
-    from ..detection.config import load_detection_config
+    from ..detection.config import detection_config
 
-    detection = load_detection_config(args.config, args.override)
+    detection = detection_config(module, args.override)
     if detection is None:
         return False
     from ..detection.train import train_detector

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..train.config import apply_overrides, load_config_module, run_config_code
+from ..train.config import ConfigModule, apply_overrides, load_config_module
 
 OPTIMIZERS = ("sgd", "adamw", "rmsprop_tf")
 
@@ -103,8 +103,15 @@ def load_detection_config(
     path_or_name: str | Path, overrides: list[str] | None = None
 ) -> DetectionConfig | None:
     """The file's :class:`DetectionConfig` with overrides, or None for any other config."""
-    module = load_config_module(path_or_name)
-    cfg = run_config_code(module.path, module.module.get_config)
+    return detection_config(load_config_module(path_or_name), overrides)
+
+
+def detection_config(
+    module: ConfigModule, overrides: list[str] | None = None
+) -> DetectionConfig | None:
+    """The loaded config file's :class:`DetectionConfig` with overrides, or None for any other
+    config (``effnet train`` asks this first, then for a training config, of one loaded file)."""
+    cfg = module.settings
     if not isinstance(cfg, DetectionConfig):
         return None
     return apply_detection_overrides(cfg, overrides or [])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib.util
 import traceback
 import types
@@ -252,9 +253,14 @@ class ConfigModule:
     path: Path
     module: types.ModuleType
 
+    @functools.cached_property
+    def settings(self) -> Any:
+        """What ``get_config()`` returns (a training or a detection config), run once."""
+        return run_config_code(self.path, self.module.get_config)
+
     def train_config(self, overrides: list[str] | None = None) -> TrainConfig:
         """``get_config()`` with ``key=value`` overrides applied."""
-        cfg = run_config_code(self.path, self.module.get_config)
+        cfg = self.settings
         if not isinstance(cfg, TrainConfig):
             raise ValueError(
                 f"{self.path}: get_config() returned {type(cfg).__name__}, not TrainConfig"
