@@ -65,22 +65,26 @@ def train_records(out: Path) -> list[dict]:
     return [r for r in records if r["kind"] == "train"]
 
 
-def test_kill_9_mid_run_then_resume_is_bit_identical(tmp_path):
-    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    subprocess.run(command(straight), env=ENV, check=True, capture_output=True, timeout=600)
-
-    with (tmp_path / "killed.err").open("w") as err:
-        proc = subprocess.Popen(
-            command(interrupted), env=ENV, stdout=subprocess.DEVNULL, stderr=err
-        )
+def kill_9_after_step(argv: list[str], out: Path, step: int, stderr: Path) -> None:
+    """Start the training command ``argv`` and SIGKILL it once its log (in ``out``) records
+    ``step``: no chance to save, flush or clean up, as when a machine loses power."""
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.time() + 300
-        while not any(r["step"] >= KILL_AFTER_STEP for r in train_records(interrupted)):
+        while not any(r["step"] >= step for r in train_records(out)):
             assert proc.poll() is None, "the run ended before it could be killed"
             assert time.time() < deadline
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
+
+
+def test_kill_9_mid_run_then_resume_is_bit_identical(tmp_path):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    subprocess.run(command(straight), env=ENV, check=True, capture_output=True, timeout=600)
+
+    kill_9_after_step(command(interrupted), interrupted, KILL_AFTER_STEP, tmp_path / "killed.err")
     progress = torch.load(interrupted / "last.pt", weights_only=True)["progress"]
     saved = progress["step"]
     assert KILL_AFTER_STEP - 1 <= saved < TOTAL_STEPS  # it really stopped mid-run

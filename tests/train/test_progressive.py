@@ -3,9 +3,7 @@ what it says (training size, dropout, RandAugment, mixup), and a run killed with
 stage and resumed into the next ends bit-identical to an unbroken one."""
 
 import json
-import signal
 import subprocess
-import time
 
 import pytest
 import torch
@@ -17,7 +15,7 @@ from effnet.train import TrainConfig
 from effnet.train.config import load_config
 from effnet.train.progressive import Progressive, StageRunner, StageSettings
 from effnet.variants_v2 import V2_TRAIN
-from tests.train.test_checkpoint import ENV, ROOT, train_records
+from tests.train.test_checkpoint import ENV, ROOT, kill_9_after_step, train_records
 
 
 def test_settings_interpolate_linearly_from_first_to_last_stage():
@@ -116,17 +114,7 @@ def command(out, *extra):
 def test_kill_9_in_one_stage_then_resume_into_the_next_is_bit_identical(tmp_path):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     subprocess.run(command(straight), env=ENV, check=True, capture_output=True, timeout=600)
-    with (tmp_path / "killed.err").open("w") as err:
-        proc = subprocess.Popen(
-            command(interrupted), env=ENV, stdout=subprocess.DEVNULL, stderr=err
-        )
-        deadline = time.time() + 300
-        while not any(r["step"] >= KILL_AFTER_STEP for r in train_records(interrupted)):
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.time() < deadline
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    kill_9_after_step(command(interrupted), interrupted, KILL_AFTER_STEP, tmp_path / "killed.err")
     saved = torch.load(interrupted / "last.pt", weights_only=True)["progress"]
     assert 4 <= saved["step"] < 8  # stopped inside stage 2, before stage 3 began
     resumed = subprocess.run(
