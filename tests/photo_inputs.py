@@ -48,3 +48,11 @@ def with_statistics(model: nn.Module, images: torch.Tensor) -> nn.Module:
     with torch.no_grad():
         model(images)
     return model.eval()
+
+
+def nineteen_views(images: torch.Tensor) -> torch.Tensor:
+    """19 different images from the three photographs (flips, shifts, a transpose): a batch large
+    enough to be split over streams, not a multiple of a chunk, every row distinct so that a row
+    out of order shows."""
+    views = [images, images.flip(3), images.flip(2), images.roll(8, 3), images.roll(8, 2)]
+    return torch.cat([*views, images.transpose(2, 3), images[:1].flip(2, 3)])

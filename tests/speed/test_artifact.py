@@ -8,7 +8,7 @@ import effnet
 from effnet.speed.artifact import artifact_precision, load_artifact, save_artifact
 from effnet.speed.cpu import cpu_info
 from effnet.speed.inference import optimize_for_inference
-from tests.photo_inputs import photos, with_statistics
+from tests.photo_inputs import nineteen_views, photos, with_statistics
 from tests.speed.test_inference import mini_efficientnet
 
 
@@ -27,6 +27,17 @@ def test_openvino_ir_runs_back_at_its_precision(mini, tmp_path, precision):
     assert [f.name for f in files] == ["model.xml", "model.bin"] and all(f.is_file() for f in files)
     assert artifact_precision(files[0]) == precision
     torch.testing.assert_close(load_artifact(files[0], 2)(images), fast(images), atol=1e-5, rtol=0)
+
+
+def test_an_openvino_ir_runs_a_large_batch_in_chunks_as_the_fast_path_does(mini, tmp_path):
+    model, images = mini
+    batch = nineteen_views(images)  # split over two streams, the last chunk ragged
+    fast = optimize_for_inference(model, "openvino", "fp32", images)
+    loaded = load_artifact(save_artifact(fast, tmp_path / "model")[0], 2)
+    with torch.no_grad():
+        expected = model.eval()(batch)
+    torch.testing.assert_close(loaded(batch), expected, atol=1e-4, rtol=0)
+    torch.testing.assert_close(loaded(batch[:3]), expected[:3], atol=1e-4, rtol=0)
 
 
 def test_onnx_int8_file_is_qdq_and_runs_back(mini, tmp_path):

@@ -11,7 +11,7 @@ import effnet
 from effnet.speed.cpu import cpu_info
 from effnet.speed.fuse import fold_batchnorm
 from effnet.speed.openvino_runner import CHUNK, PRECISION_HINTS, OpenVinoRunner
-from tests.photo_inputs import photos, with_statistics
+from tests.photo_inputs import nineteen_views, photos, with_statistics
 from tests.speed.test_inference import mini_efficientnet
 
 
@@ -44,8 +44,7 @@ def test_a_large_batch_runs_in_chunks_on_every_stream_and_keeps_its_order(mini):
     """A batch of at least two chunks per stream is split over the streams (OpenVINO's throughput
     mode); its rows come back in input order, equal to eager's, the ragged last chunk included."""
     folded, images, _ = mini
-    views = [images, images.flip(3), images.flip(2), images.roll(8, 3), images.roll(8, 2)]
-    batch = torch.cat([*views, images.transpose(2, 3), images[:1].flip(2, 3)])  # 19 images
+    batch = nineteen_views(images)
     assert len(batch) % CHUNK and len(batch) >= 2 * CHUNK * 2
     with torch.no_grad():
         expected = folded(batch)

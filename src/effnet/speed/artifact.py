@@ -14,10 +14,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from .openvino_runner import PRECISION_HINTS, import_openvino
+from .openvino_runner import PRECISION_HINTS, StreamedModel, import_openvino
 
 SUFFIXES = {"openvino": ".xml", "onnxruntime": ".onnx"}
 _HINT_KEY = ["runtime_options", "INFERENCE_PRECISION_HINT"]
@@ -70,9 +69,7 @@ def load_artifact(
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         return lambda x: torch.from_numpy(session.run(None, {name: x.float().numpy()})[0])
-    core = import_openvino().Core()
-    model = core.read_model(str(path))
+    model = import_openvino().Core().read_model(str(path))
     hint = str(model.get_rt_info(_HINT_KEY).astype(str))
-    config = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads}
-    compiled = core.compile_model(model, "CPU", config)
-    return lambda x: torch.from_numpy(np.array(compiled(x.float().numpy())[0]))
+    streamed = StreamedModel(model, threads, hint)  # the fast path's streams and checks
+    return lambda x: streamed(x)[0]

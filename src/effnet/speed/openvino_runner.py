@@ -81,8 +81,8 @@ class OpenVinoRunner:
         self.streams = max(1, min(streams or threads, threads))
         self.precision = precision
         self.calibration = calibration
-        #: Per (input size, streams): an infer request (one stream) or a queue (several).
-        self.compiled: dict[tuple[tuple[int, ...], int], Any] = {}
+        #: The compiled model per input size.
+        self.streamed: dict[tuple[int, ...], StreamedModel] = {}
         #: The ``openvino.Model`` behind each compiled one (int8: quantized), to save as IR.
         self.models: dict[tuple[int, ...], Any] = {}
         self._tensor_output = True
@@ -116,51 +116,91 @@ class OpenVinoRunner:
         return model
 
     def config(self, streams: int = 1) -> dict[str, Any]:
-        """The compile properties: precision stated, ``threads`` threads over ``streams`` streams
-        (one stream: the latency mode, every thread on each request)."""
-        return {
-            "INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.precision],
-            "INFERENCE_NUM_THREADS": self.threads,
-            "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT",
-            "NUM_STREAMS": streams,
-        }
+        """The compile properties for ``streams`` streams (see :func:`compile_config`)."""
+        return compile_config(PRECISION_HINTS[self.precision], self.threads, streams)
 
     def streams_for(self, batch: int) -> int:
         """One stream for a batch too small to give each stream two chunks, else ``streams``."""
-        return self.streams if batch >= 2 * CHUNK * self.streams else 1
+        return streams_for(batch, self.streams)
 
-    def compiled_for(self, x: torch.Tensor):
-        """The request (one stream) or the queue of requests (several) that runs ``x``."""
-        shape, streams = tuple(x.shape[1:]), self.streams_for(len(x))
-        if (shape, streams) not in self.compiled:
-            if shape not in self.models:
-                with torch.no_grad():
-                    self._tensor_output = isinstance(self.module(x[:1].contiguous()), torch.Tensor)
-                self.models[shape] = self.convert(x)
-            core = self.ov.Core()
-            compiled = core.compile_model(self.models[shape], "CPU", self.config(streams))
-            hint = compiled.get_property("INFERENCE_PRECISION_HINT")
-            wanted = PRECISION_HINTS[self.precision]
-            if getattr(self.ov.Type, wanted) != hint:
-                raise RuntimeError(f"OpenVINO compiled at {hint}, not the {wanted} asked for")
-            self.compiled[shape, streams] = (
-                compiled.create_infer_request()
-                if streams == 1
-                else self.ov.AsyncInferQueue(compiled, streams)
-            )
-        return self.compiled[shape, streams]
+    @property
+    def compiled(self) -> dict[tuple[tuple[int, ...], int], Any]:
+        """Per (input size, streams): the infer request (one stream) or queue (several)."""
+        return {(shape, n): r for shape, m in self.streamed.items() for n, r in m.compiled.items()}
+
+    def streamed_for(self, x: torch.Tensor) -> StreamedModel:
+        """The compiled model for ``x``'s image size, converted (and quantized) on first use."""
+        shape = tuple(x.shape[1:])
+        if shape not in self.streamed:
+            with torch.no_grad():
+                self._tensor_output = isinstance(self.module(x[:1].contiguous()), torch.Tensor)
+            self.models[shape] = self.convert(x)
+            hint = PRECISION_HINTS[self.precision]
+            model = StreamedModel(self.models[shape], self.threads, hint, self.streams)
+            self.streamed[shape] = model
+        return self.streamed[shape]
 
     def __call__(self, x: torch.Tensor) -> Any:
         if x.device.type != "cpu":
             raise ValueError(f"the openvino backend runs on CPU tensors, got {x.device}")
-        x = x.detach().to(torch.float32).contiguous()
-        runner = self.compiled_for(x)
-        if isinstance(runner, self.ov.AsyncInferQueue):
-            outputs = _run_in_chunks(runner, x)
-        else:
-            runner.infer({0: x.numpy()}, share_inputs=True)
-            outputs = [torch.from_numpy(np.array(t.data)) for t in runner.output_tensors]
+        outputs = self.streamed_for(x)(x)
         return outputs[0] if self._tensor_output else outputs
+
+
+def compile_config(hint: str, threads: int, streams: int = 1) -> dict[str, Any]:
+    """The compile properties: precision ``hint`` stated, ``threads`` threads over ``streams``
+    streams (one stream: the latency mode, every thread on each request)."""
+    return {
+        "INFERENCE_PRECISION_HINT": hint,
+        "INFERENCE_NUM_THREADS": threads,
+        "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT",
+        "NUM_STREAMS": streams,
+    }
+
+
+def streams_for(batch: int, streams: int) -> int:
+    """``streams`` for a batch that gives each stream at least two chunks, else 1."""
+    return streams if batch >= 2 * CHUNK * streams else 1
+
+
+class StreamedModel:
+    """An ``openvino.Model`` compiled for the CPU at precision ``hint`` (checked after compiling),
+    fed and read as torch tensors: a small batch as one request, a large one in chunks over
+    ``streams`` streams. The fast path's runner and a loaded IR artifact both run through it."""
+
+    def __init__(self, model: Any, threads: int, hint: str, streams: int | None = None) -> None:
+        self.ov = import_openvino()
+        self.model = model
+        self.threads = threads
+        self.hint = hint
+        self.streams = max(1, min(streams or threads, threads))
+        #: Per stream count: an infer request (one stream) or a queue of requests (several).
+        self.compiled: dict[int, Any] = {}
+
+    def runner_for(self, batch: int) -> Any:
+        """The request or queue for a batch of ``batch`` images, compiled on first use."""
+        streams = streams_for(batch, self.streams)
+        if streams not in self.compiled:
+            config = compile_config(self.hint, self.threads, streams)
+            compiled = self.ov.Core().compile_model(self.model, "CPU", config)
+            got = compiled.get_property("INFERENCE_PRECISION_HINT")
+            if getattr(self.ov.Type, self.hint) != got:
+                raise RuntimeError(f"OpenVINO compiled at {got}, not the {self.hint} asked for")
+            self.compiled[streams] = (
+                compiled.create_infer_request()
+                if streams == 1
+                else self.ov.AsyncInferQueue(compiled, streams)
+            )
+        return self.compiled[streams]
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every output of the model for the batch ``x``."""
+        x = x.detach().to(torch.float32).contiguous()
+        runner = self.runner_for(len(x))
+        if isinstance(runner, self.ov.AsyncInferQueue):
+            return _run_in_chunks(runner, x)
+        runner.infer({0: x.numpy()}, share_inputs=True)
+        return [torch.from_numpy(np.array(t.data)) for t in runner.output_tensors]
 
 
 def _run_in_chunks(queue: Any, x: torch.Tensor) -> list[torch.Tensor]:
