@@ -1,4 +1,4 @@
-"""Table 3 (PAPER.md section 3): the baselines as specs, scaled by the same scale()."""
+"""Table 3 (docs/paper.md section 3): the baselines as specs, scaled by the same scale()."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Rounding rules and compound scaling (PAPER.md section 1)."""
+"""Rounding rules and compound scaling (docs/paper.md section 1)."""
 
 import itertools
 import math

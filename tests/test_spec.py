@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from effnet.spec import EFFICIENTNET_B0, NetSpec, StageSpec
 
-# PAPER.md section 2, Table 1, rows 2-8: (kernel, stride, expand, out channels, layers).
+# docs/paper.md section 2, Table 1, rows 2-8: (kernel, stride, expand, out channels, layers).
 TABLE_1 = [
     (3, 1, 1, 16, 1),
     (3, 2, 6, 24, 2),
@@ -30,7 +30,7 @@ def test_b0_is_table_1():
     assert EFFICIENTNET_B0.head_channels == 1280
     assert EFFICIENTNET_B0.resolution == 224
     assert all(s.se_ratio == 0.25 for s in EFFICIENTNET_B0.stages)
-    # BN momentum 0.99 in TF terms is 0.01 in PyTorch terms; epsilon 1e-3 (PAPER.md section 2).
+    # BN momentum 0.99 in TF terms is 0.01 in PyTorch terms; epsilon 1e-3 (docs/paper.md section 2).
     assert (EFFICIENTNET_B0.bn_momentum, EFFICIENTNET_B0.bn_eps) == (0.01, 1e-3)
 
 

@@ -1,4 +1,4 @@
-"""Every variant against PAPER.md section 1: parameters, blocks, head width, multiply-adds."""
+"""Every variant against docs/paper.md section 1: parameters, blocks, head width, multiply-adds."""
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ from effnet import flops
 from effnet.speed.profile import measure_macs
 from effnet.variants import VARIANTS
 
-# PAPER.md section 1: exact parameter counts (1000 classes) shared by the main PyTorch
+# docs/paper.md section 1: exact parameter counts (1000 classes) shared by the main PyTorch
 # implementations, multiply-adds from torch.utils.flop_counter, blocks and head widths.
 PAPER = {
     "efficientnet_b0": (5_288_548, 0.386, 16, 1280, 224),

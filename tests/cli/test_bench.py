@@ -1,8 +1,8 @@
 """``effnet bench``: the paper's Table 4 protocol end to end, throughput JSON, peak memory, errors.
 
 Issue 7, acceptance 3: ``effnet bench --table4 --runs 2`` runs end to end and prints the ratio line.
-Paper figures are from PAPER.md: section 6 (Table 4: ResNet-152 0.554 s vs B1 0.098 s, 5.7x on one
-Xeon core) and section 1 (Table 2: parameters in millions and resolution of B0..B7).
+Paper figures are from docs/paper.md: section 6 (Table 4: ResNet-152 0.554 s vs B1 0.098 s, 5.7x
+on one Xeon core) and section 1 (Table 2: parameters in millions and resolution of B0..B7).
 """
 
 import json
@@ -14,7 +14,7 @@ from effnet.cli import main
 from effnet.speed.cpu import cpu_info
 from effnet.speed.inference import engine_precisions
 
-#: PAPER.md section 1 (Table 2): params (M) and resolution per variant.
+#: docs/paper.md section 1 (Table 2): params (M) and resolution per variant.
 PAPER_TABLE2 = {
     "B0": (5.3, 224),
     "B1": (7.8, 240),
@@ -105,7 +105,7 @@ def test_throughput_mode_writes_json_a_user_can_read(capsys, tmp_path):
     assert r["mean_s"] == pytest.approx(sum(r["times_s"]) / 3)
     assert r["min_s"] == min(r["times_s"])
     assert r["images_per_s"] == pytest.approx(4 / r["mean_s"])
-    # B0 has 5.3M parameters (PAPER.md section 1, Table 2).
+    # B0 has 5.3M parameters (docs/paper.md section 1, Table 2).
     assert r["params"] / 1e6 == pytest.approx(5.3, rel=0.05)
     assert r["build_memory_mb"] is None  # not asked for
 
@@ -150,7 +150,7 @@ def test_memory_reports_positive_peaks(capsys, tmp_path):
     assert "build MB" in out and "run MB" in out
     (r,) = json.loads(path.read_text())["results"]
     assert r["memory_method"] in ("VmHWM", "ru_maxrss")
-    # Building B0 holds at least its float32 weights (5.3M params, PAPER.md Table 2).
+    # Building B0 holds at least its float32 weights (5.3M params, docs/paper.md Table 2).
     assert r["build_memory_mb"] >= 5.3e6 * 4 / 2**20
     assert r["run_memory_mb"] > 0  # activations of a batch
 

@@ -1,4 +1,4 @@
-"""``effnet models``: the registered models with size, cost and the paper's top-1 (PAPER.md
+"""``effnet models``: the registered models with size, cost and the paper's top-1 (docs/paper.md
 section 1, Table 2: B7 66M parameters, 84.3%), filtered by a shell pattern."""
 
 from effnet.cli import main

@@ -2,7 +2,7 @@
 
 The selection logic is tested against fake timings (effnet.speed.pick._measure patched), so it is
 deterministic on a busy machine; one real run checks the whole path end to end. Paper top-1 per
-variant is from PAPER.md section 1 (Table 2).
+variant is from docs/paper.md section 1 (Table 2).
 """
 
 import re
@@ -13,7 +13,7 @@ import pytest
 from effnet.cli import main
 from effnet.speed import pick as pick_module
 
-#: PAPER.md section 1, Table 2: ImageNet top-1 of B0..B7.
+#: docs/paper.md section 1, Table 2: ImageNet top-1 of B0..B7.
 PAPER_TOP1 = {f"efficientnet_b{i}": t for i, t in enumerate(
     (77.1, 79.1, 80.1, 81.6, 82.9, 83.6, 84.0, 84.3)
 )}  # fmt: skip

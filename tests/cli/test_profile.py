@@ -1,6 +1,6 @@
 """``effnet profile``: the per-stage table of a registered model or a saved spec, cross-checked
-with torch's flop counter, and one-line errors. B3: 12M parameters, 1.8B FLOPs (PAPER.md section 1,
-Table 2)."""
+with torch's flop counter, and one-line errors. B3: 12M parameters, 1.8B FLOPs (docs/paper.md
+section 1, Table 2)."""
 
 import pytest
 

@@ -11,7 +11,7 @@ from effnet.cli.scale import parse_flops
 from effnet.scaling import scale_to_flops
 from effnet.spec import EFFICIENTNET_B0, NetSpec
 
-# PAPER.md section 3 prints one or two significant digits; the foundation's tolerance is 8%.
+# docs/paper.md section 3 prints one or two significant digits; the foundation's tolerance is 8%.
 TOL = 0.08
 
 
@@ -41,7 +41,7 @@ def test_flops_flag_agrees_with_scale_to_flops(capsys, tmp_path):
 @pytest.mark.parametrize(
     ("base", "args", "paper_gflops"),
     [
-        # PAPER.md section 3, Table 3 (MobileNetV2 rows).
+        # docs/paper.md section 3, Table 3 (MobileNetV2 rows).
         ("mobilenet_v2", [], 0.3),
         ("mobilenet_v2", ["--depth", "4"], 1.2),
         ("mobilenet_v2", ["--width", "2"], 1.1),

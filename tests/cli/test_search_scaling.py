@@ -99,7 +99,7 @@ def test_dry_run_lists_candidates_without_training(capsys, monkeypatch):
     monkeypatch.setattr(runner, "default_trainer", None)  # any training would crash
     assert main(["search-scaling", "--config", DIGITS, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    # The digits config's grid holds the paper's B0 answer (PAPER.md section 1).
+    # The digits config's grid holds the paper's B0 answer (docs/paper.md section 1).
     assert "6 candidates with alpha*beta^2*gamma^2 within 0.15 of 2.0" in out
     assert "    1.2    1.1   1.15      1.920    64" in out
 

@@ -32,7 +32,7 @@ def test_grid_keeps_the_paper_answer_and_only_candidates_within_tolerance():
     axis = parse_axis("1.0:1.4", 0.05)
     assert axis == (1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4)
     found = enumerate_grid(axis, axis, axis, target=2.0, tolerance=0.1)
-    # PAPER.md section 1: the search found alpha = 1.2, beta = 1.1, gamma = 1.15 for B0.
+    # docs/paper.md section 1: the search found alpha = 1.2, beta = 1.1, gamma = 1.15 for B0.
     assert Candidate(1.2, 1.1, 1.15) in found
     for c in found:
         assert abs(c.alpha * c.beta**2 * c.gamma**2 - 2) <= 0.1 + 1e-9

@@ -24,7 +24,7 @@ def test_single_dimension_lands_near_the_compound_budget(dimension):
 
 
 def test_resolution_match_is_the_closest_whole_pixel():
-    target = 1.8e9  # PAPER.md Table 7: the single-dimension models sit at ~1.8-1.9B
+    target = 1.8e9  # docs/paper.md Table 7: the single-dimension models sit at ~1.8-1.9B
     fit = match_flops(EFFICIENTNET_B0, "resolution", target)
     for px in (fit.spec.resolution - 1, fit.spec.resolution + 1):
         other = flops.count(scale(EFFICIENTNET_B0, image_size=px)).macs

@@ -13,8 +13,9 @@ from effnet.experiments.reproduce import (
     write_report,
 )
 
-# PAPER.md section 1 (Table 2): paper params (M), FLOPs (B) and top-1 per variant, and the exact
-# counts of the reference PyTorch implementations (params) and torch.utils.flop_counter (GMACs).
+# docs/paper.md section 1 (Table 2): paper params (M), FLOPs (B) and top-1 per variant, and the
+# exact counts of the reference PyTorch implementations (params) and torch.utils.flop_counter
+# (GMACs).
 PAPER_TABLE2 = {
     "efficientnet_b0": (5.3, 0.39, 77.1, 5_288_548, 0.386),
     "efficientnet_b1": (7.8, 0.70, 79.1, 7_794_184, 0.687),
@@ -70,7 +71,7 @@ def test_table3_shows_the_baselines_and_the_resnet_row_swap():
     md = build_report("table3").markdown
     lines = [x for x in md.splitlines() if x.startswith("| resnet50 |")]
     ours = {x.split("|")[2].strip(): float(x.split("|")[4]) for x in lines}
-    # PAPER.md section 3 prints depth x4 = 16.2 and width x2 = 14.7; we get them the other way.
+    # docs/paper.md section 3 prints depth x4 = 16.2 and width x2 = 14.7; we get them the other way.
     assert ours["depth x4"] == pytest.approx(14.7, rel=0.01)
     assert ours["width x2"] == pytest.approx(16.2, rel=0.01)
     assert "appear swapped" in md
@@ -80,7 +81,7 @@ def test_table3_shows_the_baselines_and_the_resnet_row_swap():
 
 def test_table7_names_the_papers_rows_and_flags_the_round_labels():
     rows = rows_of(build_report("table7").markdown)
-    # PAPER.md section 4 (Table 7): paper FLOPs and top-1 of each row.
+    # docs/paper.md section 4 (Table 7): paper FLOPs and top-1 of each row.
     paper = {
         "B0 baseline": ("0.4", "77.3"),
         "depth (d=4)": ("1.8", "79.0"),

@@ -52,7 +52,7 @@ def test_bench_reports_the_timing_loops_per_run_times(monkeypatch):
     assert (r.model, r.backend, r.batch_size, r.threads, r.resolution) == (
         "efficientnet_b0", "plain", 2, 1, 32,
     )  # fmt: skip
-    assert r.params == 5_288_548  # B0: 5.3M (PAPER.md section 1, Table 2)
+    assert r.params == 5_288_548  # B0: 5.3M (docs/paper.md section 1, Table 2)
     assert r.images_per_s == pytest.approx(8.0)
     assert r.picked == {} and r.build_memory_mb is None
     assert torch.get_num_threads() == before  # threads restored

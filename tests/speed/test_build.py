@@ -17,7 +17,7 @@ def test_bench_backends_are_plain_the_fast_path_backends_and_auto():
 
 def test_effnet_models_are_built_in_eval_mode_at_their_own_resolution():
     model, resolution = build.build_model("efficientnet_b1")
-    assert resolution == 240  # PAPER.md section 1, Table 2
+    assert resolution == 240  # docs/paper.md section 1, Table 2
     assert not model.training
     assert model.spec.name == "efficientnet_b1"
 

@@ -1,6 +1,6 @@
 """Peak memory: the meter sees an allocation, the probe prints one JSON line, and the subprocess
-measurement reports at least the weights of what it built (B0: 5.3M parameters, PAPER.md section 1,
-Table 2) and a clear error when the child fails."""
+measurement reports at least the weights of what it built (B0: 5.3M parameters, docs/paper.md
+section 1, Table 2) and a clear error when the child fails."""
 
 import json
 import subprocess

@@ -1,6 +1,6 @@
 """``pick()``: the choice among measured variants, its report, and the default measurement through
 ``bench``. Timings are fake, so the choice is deterministic; ``effnet pick`` end to end is
-tests/cli/test_pick.py. Paper top-1 of B0..B7 is PAPER.md section 1 (Table 2)."""
+tests/cli/test_pick.py. Paper top-1 of B0..B7 is docs/paper.md section 1 (Table 2)."""
 
 import types
 

@@ -1,6 +1,6 @@
 """Per-stage profiles: the rows add up to ``flops.count``'s totals, and to what
 ``torch.utils.flop_counter`` counts on the built model, for the paper's variants and at other input
-sizes and class counts. B0: 5.3M parameters, 0.39B FLOPs (PAPER.md section 1, Table 2)."""
+sizes and class counts. B0: 5.3M parameters, 0.39B FLOPs (docs/paper.md section 1, Table 2)."""
 
 import pytest
 import torch

@@ -1,7 +1,7 @@
 """The Table 4 protocol: names, the paper's figures beside the measured ones, the ratio, and that
 every model is timed at batch 1 on one thread.
 
-Paper figures are PAPER.md section 6 (Table 4): ResNet-152 0.554 s vs EfficientNet-B1 0.098 s,
+Paper figures are docs/paper.md section 6 (Table 4): ResNet-152 0.554 s vs EfficientNet-B1 0.098 s,
 5.7x, on one Xeon E5-2690 core. The table logic is tested on fixed times; one tiny real run checks
 the wiring to :func:`effnet.speed.bench.bench`.
 """

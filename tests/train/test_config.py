@@ -16,7 +16,7 @@ from effnet.train.config import (
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
-# PAPER.md section 1: resolution and dropout per variant.
+# docs/paper.md section 1: resolution and dropout per variant.
 PAPER_VARIANTS = {
     1: (240, 0.2),
     2: (260, 0.3),
@@ -30,7 +30,7 @@ PAPER_VARIANTS = {
 
 def test_b0_imagenet_is_the_papers_recipe():
     cfg = load_config(CONFIGS / "b0_imagenet.py")
-    # PAPER.md section 7, value by value.
+    # docs/paper.md section 7, value by value.
     assert cfg.optimizer == "rmsprop_tf"
     assert (cfg.rmsprop_decay, cfg.momentum, cfg.rmsprop_eps) == (0.9, 0.9, 1e-3)
     assert cfg.lr_per_256 * 4096 / 256 == pytest.approx(0.256)

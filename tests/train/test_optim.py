@@ -1,5 +1,5 @@
-"""TF-style RMSProp against the formula (PAPER.md section 7 and 9), and against torch's RMSprop;
-parameter groups (decay, backbone lr scale) and the optimizer a config asks for."""
+"""TF-style RMSProp against the formula (docs/paper.md section 7 and 9), and against torch's
+RMSprop; parameter groups (decay, backbone lr scale) and the optimizer a config asks for."""
 
 import copy
 

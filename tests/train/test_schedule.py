@@ -15,7 +15,7 @@ def lr(step, base=1.0, **kw):
 
 
 def test_linear_scaling_gives_the_papers_0_256_at_batch_4096():
-    # PAPER.md section 7: initial lr 0.256 for batch 4096, i.e. 0.016 per 256 images.
+    # docs/paper.md section 7: initial lr 0.256 for batch 4096, i.e. 0.016 per 256 images.
     assert scaled_lr(0.016, 4096) == pytest.approx(0.256)
     assert scaled_lr(0.016, 256) == pytest.approx(0.016)
     assert scaled_lr(0.016, 512) == pytest.approx(2 * scaled_lr(0.016, 256))

@@ -113,7 +113,8 @@ def test_every_registered_weight_set_is_consistent():
 
 
 def test_pretrained_true_gives_the_papers_own_weights():
-    # PAPER.md Table 2 top-1, B0..B7; the TensorFlow AutoAugment release reproduces it within 0.3
+    # docs/paper.md Table 2 top-1, B0..B7; the TensorFlow AutoAugment release reproduces it
+    # within 0.3
     paper = [77.1, 79.1, 80.1, 81.6, 82.9, 83.6, 84.0, 84.3]
     for i, top1 in enumerate(paper):
         w = default_weights(f"efficientnet_b{i}")

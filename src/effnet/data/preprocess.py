@@ -1,8 +1,8 @@
 """Evaluation preprocessing as data that travels with weights.
 
-A wrong resize costs several points of top-1 (PAPER.md section 9), so the resolution, crop ratio,
-interpolation and normalisation a checkpoint was trained with are stored beside it and turned into
-a torchvision transform here, never re-typed by hand.
+A wrong resize costs several points of top-1 (docs/paper.md section 9), so the resolution, crop
+ratio, interpolation and normalisation a checkpoint was trained with are stored beside it and
+turned into a torchvision transform here, never re-typed by hand.
 """
 
 from __future__ import annotations

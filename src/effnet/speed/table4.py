@@ -1,6 +1,6 @@
 """The paper's Table 4 latency protocol, repeated on this machine.
 
-Table 4 (PAPER.md section 6) times batch-1 inference on one CPU core, mean of 20 runs:
+Table 4 (docs/paper.md section 6) times batch-1 inference on one CPU core, mean of 20 runs:
 ResNet-152 0.554 s vs EfficientNet-B1 0.098 s (5.7x). :func:`table4` repeats that protocol with
 torchvision's ResNets measured in the same process so the ratio compares like with like; the
 machine differs from the paper's Xeon, the ratio is what carries over. The paper's own figures

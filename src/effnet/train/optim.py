@@ -1,6 +1,6 @@
 """RMSProp exactly as TensorFlow 1 computes it, which is what the paper's recipe was tuned with.
 
-PyTorch's ``torch.optim.RMSprop`` differs in three ways that matter at eps = 1e-3 (PAPER.md
+PyTorch's ``torch.optim.RMSprop`` differs in three ways that matter at eps = 1e-3 (docs/paper.md
 section 9): it adds epsilon *outside* the square root, starts the mean-square accumulator at 0
 (TF starts it at 1, so early steps are small instead of huge), and multiplies the learning rate
 outside the momentum buffer (TF folds it in, so a learning-rate change does not rescale the

@@ -2,7 +2,7 @@
 
 Images are prepared exactly as the weights expect (the checkpoint's Preprocess: resolution, crop
 ratio, interpolation, normalisation), because a wrong resize silently costs several points
-(PAPER.md section 9). Folder names are matched to the checkpoint's class names, not to their
+(docs/paper.md section 9). Folder names are matched to the checkpoint's class names, not to their
 sorted position, so a test folder that lacks some classes still scores correctly. The folder is
 read by the reader training uses (:class:`effnet.data.folders.ImageFolder`) and scored by the loop
 training scores with (:func:`effnet.evaluation.evaluate`): an unreadable image is skipped with a

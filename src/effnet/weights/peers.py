@@ -2,7 +2,7 @@
 
 Names are only half of loading a checkpoint (:mod:`effnet.weights.layouts`); the other half is
 the arithmetic the weights were trained under. Two settings decide whether the logits come out
-equal, and both fail silently when wrong (PAPER.md section 9):
+equal, and both fail silently when wrong (docs/paper.md section 9):
 
 - **padding**: TensorFlow-trained weights (timm's ``tf_*``, efficientnet-pytorch, Keras) expect
   "SAME" padding; PyTorch-trained ones (torchvision, timm's own) expect symmetric padding.

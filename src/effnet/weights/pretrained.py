@@ -31,7 +31,8 @@ TIMM_RESULTS = (
 _INCEPTION = (0.5, 0.5, 0.5)  # mean = std = 0.5: AdvProp (ap) weights expect [-1, 1] input
 
 #: Tags tried in order for ``pretrained=True``: the paper's own released weights (TensorFlow,
-#: AutoAugment; PAPER.md Table 2), then what exists for B8 (RandAugment) and L2 (Noisy Student).
+#: AutoAugment; docs/paper.md Table 2), then what exists for B8 (RandAugment) and L2 (Noisy
+#: Student).
 #: Lite and EdgeTPU have one TensorFlow release each (tf_in1k), the last tag tried.
 DEFAULT_TAGS = ("tf_aa_in1k", "tf_ra_in1k", "tf_ns_jft_in1k", "tf_in1k")
 
