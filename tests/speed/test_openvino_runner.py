@@ -33,7 +33,7 @@ def compiled_hints(runner: OpenVinoRunner) -> set:
 def test_fp32_is_stated_and_matches_eager(mini):
     folded, images, expected = mini
     runner = OpenVinoRunner(folded, threads=2)
-    assert runner.config()["INFERENCE_PRECISION_HINT"] == "f32"  # never left to the plugin
+    assert runner.streamed_for(images).hint == "f32"  # never left to the plugin
     torch.testing.assert_close(runner(images), expected, atol=1e-4, rtol=0)
     torch.testing.assert_close(runner(images[1:2]), expected[1:2], atol=1e-4, rtol=0)  # batch 1
     assert compiled_hints(runner) == {ov.Type.f32}
@@ -53,14 +53,17 @@ def test_a_large_batch_runs_in_chunks_on_every_stream_and_keeps_its_order(mini):
     assert set(runner.compiled) == {((3, 48, 48), 2)}  # one queue of two streams
     torch.testing.assert_close(runner(batch[:5]), expected[:5], atol=1e-4, rtol=0)
     assert set(runner.compiled) == {((3, 48, 48), 2), ((3, 48, 48), 1)}  # and one whole request
-    assert runner.config(2)["PERFORMANCE_HINT"] == "THROUGHPUT"
-    assert OpenVinoRunner(folded, threads=2, streams=1).streams_for(len(batch)) == 1
+    queue = runner.compiled[(3, 48, 48), 2]
+    assert str(queue[0].get_compiled_model().get_property("PERFORMANCE_HINT")) == "THROUGHPUT"
+    one_stream = OpenVinoRunner(folded, threads=2, streams=1)
+    torch.testing.assert_close(one_stream(batch), expected, atol=1e-4, rtol=0)
+    assert set(one_stream.compiled) == {((3, 48, 48), 1)}  # the whole batch as one request
 
 
 def test_bf16_runs_where_the_cpu_has_it_and_is_refused_where_not(mini):
     folded, images, expected = mini
     runner = OpenVinoRunner(folded, threads=2, precision="bf16")
-    assert runner.config()["INFERENCE_PRECISION_HINT"] == "bf16"
+    assert runner.streamed_for(images).hint == "bf16"
     if cpu_info().has_bf16:
         got = runner(images)
         assert compiled_hints(runner) == {ov.Type.bf16}

@@ -11,9 +11,11 @@ quantization on calibration images).
 A batch is run one of two ways. A small one (fewer than two chunks per stream) goes through one
 stream that uses every thread: the lowest latency. A larger one is cut into chunks of
 :data:`CHUNK` images that run on one stream per thread at once (OpenVINO's throughput mode): each
-core then works on a few images whose activations stay in its cache, instead of every core
-sharing each layer of the whole batch. Measured on a 2-core AMX Xeon, B0 at 224, batch 32: bf16
-151 -> 217 images/s, fp32 104 -> 138 (benchmarks/RESULTS.md).
+core then works through whole images instead of every core sharing each layer of the batch and
+meeting the other at every layer's end. Measured side by side on a 2-core AMX Xeon, B0 at 224,
+batch 32, median images/s: fp32 108 -> 115, bf16 162 -> 181, int8 149 -> 175
+(benchmarks/RESULTS.md). Not the cache: OpenVINO's per-layer counters give the same time per
+image at batch 4 and 32 on one stream.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ from .quantize import (
 #: The OpenVINO hint for each effnet precision (int8: the non-quantized operations run in f32).
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 INSTALL_HINT = "pip install 'effnet[openvino]' (openvino, nncf)"
-#: Images per request when a batch is split over streams: small enough that a chunk's activations
-#: stay in a core's cache, large enough that the per-request overhead stays small (4 and 8 were
-#: within noise of each other for B0 at batch 32; 16 was slower).
+#: Images per request when a batch is split over streams: several chunks per stream let a stream
+#: that finishes early take the next one, and a request's overhead stays small (4 and 8 were within
+#: noise of each other for B0 at batch 32; 16 was slower).
 CHUNK = 4
 
 
@@ -78,7 +80,7 @@ class OpenVinoRunner:
         self.ov = import_openvino()
         self.module = module
         self.threads = threads
-        self.streams = max(1, min(streams or threads, threads))
+        self.streams = streams
         self.precision = precision
         self.calibration = calibration
         #: The compiled model per input size.
@@ -114,14 +116,6 @@ class OpenVinoRunner:
         finally:
             self.module.to(memory_format=torch.channels_last)
         return model
-
-    def config(self, streams: int = 1) -> dict[str, Any]:
-        """The compile properties for ``streams`` streams (see :func:`compile_config`)."""
-        return compile_config(PRECISION_HINTS[self.precision], self.threads, streams)
-
-    def streams_for(self, batch: int) -> int:
-        """One stream for a batch too small to give each stream two chunks, else ``streams``."""
-        return streams_for(batch, self.streams)
 
     @property
     def compiled(self) -> dict[tuple[tuple[int, ...], int], Any]:
