@@ -17,7 +17,7 @@ The targets (issue 13: fp32 fast path >= the best fp32 engine; with reduced prec
 fp32 fast path on a VNNI machine; batch-1 fast path <= the best engine) are printed at the end.
 The header names the CPU and its ISA flags: figures only compare within one machine. int8 rows
 are calibrated on random images (the weights are random too): speed only; accuracy is
-tests/speed/test_fidelity.py and `effnet quantize`'s report.
+tests/deploy/test_fidelity.py and `effnet quantize`'s report.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ import timm
 import torch
 
 import effnet
-from effnet.speed.cpu import cpu_info
-from effnet.speed.inference import engine_precisions, optimize_for_inference
-from effnet.speed.timing import time_interleaved
+from effnet.deploy.cpu import cpu_info
+from effnet.deploy.inference import engine_precisions, optimize_for_inference
+from effnet.deploy.timing import time_interleaved
 from effnet.weights.export import export_state_dict
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
@@ -107,7 +107,7 @@ def interleaved(
 ) -> dict[str, list[float]]:
     """Seconds of each timed call of each runner on batch ``x``: every round gives each runner a
     turn of ``per_turn`` calls, in turn (the library's
-    :func:`~effnet.speed.timing.time_interleaved`, which "auto" picks with too)."""
+    :func:`~effnet.deploy.timing.time_interleaved`, which "auto" picks with too)."""
     calls = {k: functools.partial(fn, x) for k, fn in runners.items()}
     with torch.no_grad():
         return time_interleaved(calls, rounds, per_turn=per_turn)

@@ -5,7 +5,7 @@ Every model gets the same treatment: AMP (bf16 where the GPU has it), channels_l
 stochastic depth 0.2, which timm leaves off unless asked). Inference is the eval-mode model under
 ``torch.inference_mode``; training is benchmarks/gpu_train.py's step (forward, label-smoothed
 cross-entropy, backward, TF-style RMSProp update). Data loading is left out: this measures the
-networks. Both modes are timed by ``effnet.speed.timing.time_runs`` (the GPU synchronised after
+networks. Both modes are timed by ``effnet.deploy.timing.time_runs`` (the GPU synchronised after
 every step) and report steps x batch over the summed step times. Prints a table and the effnet /
 timm ratio per variant; ``--json`` writes them too.
 
@@ -28,7 +28,7 @@ import timm
 import torch
 
 import effnet
-from effnet.speed.timing import time_runs
+from effnet.deploy.timing import time_runs
 from effnet.train.amp import resolve_amp
 
 # The training step lives in gpu_train.py; one definition keeps both benchmarks comparable.

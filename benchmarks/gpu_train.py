@@ -3,7 +3,7 @@
 Both models take the same steps: forward, label-smoothed cross-entropy, backward, TF-style
 RMSProp update, under the same AMP dtype and memory format, on the same random batch (data loading
 is left out: this measures the model and the optimizer). Prints images/s for each and the ratio.
-Steps are timed by ``effnet.speed.timing.time_runs``, the GPU synchronised after each one, and
+Steps are timed by ``effnet.deploy.timing.time_runs``, the GPU synchronised after each one, and
 images/s is steps x batch over the summed step times.
 
     python benchmarks/gpu_train.py                       # GPU: 224px, batch 128, AMP, NHWC
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import effnet
-from effnet.speed.timing import time_runs
+from effnet.deploy.timing import time_runs
 from effnet.train.amp import resolve_amp
 from effnet.train.optim import RMSpropTF
 from effnet.weights.peers import PEERS

@@ -13,9 +13,9 @@ from functools import partial
 import torch
 
 import effnet
-from effnet.speed.cpu import cpu_info
-from effnet.speed.inference import backend_available, optimize_for_inference
-from effnet.speed.timing import time_interleaved
+from effnet.deploy.cpu import cpu_info
+from effnet.deploy.inference import backend_available, optimize_for_inference
+from effnet.deploy.timing import time_interleaved
 
 MODELS = ("efficientnet_b0", "efficientnet_lite0")
 

@@ -25,9 +25,9 @@ from PIL import Image
 
 import effnet
 from effnet.data import DigitsImages, eval_transform
-from effnet.speed.cpu import cpu_info
-from effnet.speed.fidelity import Fidelity, format_fidelity, measure_fidelity
-from effnet.speed.inference import engine_precisions, optimize_for_inference
+from effnet.deploy.cpu import cpu_info
+from effnet.deploy.fidelity import Fidelity, format_fidelity, measure_fidelity
+from effnet.deploy.inference import engine_precisions, optimize_for_inference
 from effnet.weights.checkpoint import load_model
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry")

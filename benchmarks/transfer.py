@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from effnet.speed.cpu import cpu_info
+from effnet.deploy.cpu import cpu_info
 from effnet.train import train
 
 ROOT = Path(__file__).resolve().parents[1]

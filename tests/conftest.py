@@ -28,7 +28,7 @@ def _private_cache(monkeypatch, tmp_path_factory):
 def fake_clock(monkeypatch) -> SimpleNamespace:
     """The clock of effnet's timing loop, moved only by the test (``fake_clock.now += s``): every
     time it reports is exact, whatever the machine is doing."""
-    from effnet.speed import timing
+    from effnet.deploy import timing
 
     clock = SimpleNamespace(now=0.0)
     monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: clock.now))
@@ -57,12 +57,12 @@ ENGINE_MODULES = (
     "tests/cli/test_bench.py",
     "tests/cli/test_pick.py",
     "tests/cli/test_quantize.py",
-    "tests/speed/test_artifact.py",
-    "tests/speed/test_fidelity.py",
-    "tests/speed/test_inference.py",
-    "tests/speed/test_openvino_runner.py",
-    "tests/speed/test_pick.py",
-    "tests/speed/test_quantize.py",
+    "tests/deploy/test_artifact.py",
+    "tests/deploy/test_fidelity.py",
+    "tests/deploy/test_inference.py",
+    "tests/deploy/test_openvino.py",
+    "tests/experiments/test_pick.py",
+    "tests/deploy/test_quantize.py",
 )
 
 

@@ -75,7 +75,7 @@ def test_baselines_build_and_match_reference_parameter_counts(name, params):
 
 def test_scaled_baseline_builds_and_its_flops_match_the_counter():
     from effnet.models import EfficientNet
-    from effnet.speed.profile import measure_macs
+    from effnet.profile import measure_macs
 
     spec = scale(MOBILENET_V1, depth=1.4, width=1.2, resolution=1.3)
     model = EfficientNet(spec)

@@ -5,7 +5,7 @@ import torch
 
 import effnet
 from effnet import flops
-from effnet.speed.profile import measure_macs
+from effnet.profile import measure_macs
 from effnet.variants import VARIANTS
 
 # docs/paper.md section 1: exact parameter counts (1000 classes) shared by the main PyTorch

@@ -88,8 +88,8 @@ def test_a_v2_model_runs_and_trains_at_a_small_size():
 
 
 def test_the_fast_path_folds_every_v2_batch_norm_and_keeps_the_logits():
-    from effnet.speed.fuse import count_batchnorms
-    from effnet.speed.inference import optimize_for_inference
+    from effnet.deploy.fuse import count_batchnorms
+    from effnet.deploy.inference import optimize_for_inference
 
     torch.manual_seed(0)
     model = EfficientNet(variant_spec("efficientnetv2_b0"), num_classes=5).eval()
@@ -105,7 +105,7 @@ def test_the_fast_path_folds_every_v2_batch_norm_and_keeps_the_logits():
 
 
 def test_profile_cross_checks_v2_with_torchs_flop_counter():
-    from effnet.speed.profile import profile
+    from effnet.profile import profile
 
     result = profile("efficientnetv2_s", 1000, 64, cross_check=True)
     assert result.format().count("+0.0000% vs the table") == 1

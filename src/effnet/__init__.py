@@ -130,7 +130,7 @@ def predict(
 def __getattr__(name: str) -> Any:
     # These need torch; importing them lazily keeps `import effnet` torch-free.
     if name == "optimize_for_inference":
-        from .speed.inference import optimize_for_inference
+        from .deploy.inference import optimize_for_inference
 
         return optimize_for_inference
     if name == "finetune":

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from effnet.speed.cpu import cpu_info
-from effnet.speed.inference import engine_precisions
+from effnet.deploy.cpu import cpu_info
+from effnet.deploy.inference import engine_precisions
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "cpu_inference.py"
 

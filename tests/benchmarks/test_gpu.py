@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from effnet.speed import timing
+from effnet.deploy import timing
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
 

@@ -4,7 +4,7 @@ import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
-from effnet.speed import timing
+from effnet.deploy import timing
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_train.py"
 

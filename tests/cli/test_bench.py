@@ -11,8 +11,8 @@ import re
 import pytest
 
 from effnet.cli import main
-from effnet.speed.cpu import cpu_info
-from effnet.speed.inference import engine_precisions
+from effnet.deploy.cpu import cpu_info
+from effnet.deploy.inference import engine_precisions
 
 #: docs/paper.md section 1 (Table 2): params (M) and resolution per variant.
 PAPER_TABLE2 = {

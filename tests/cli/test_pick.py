@@ -1,7 +1,7 @@
 """``effnet pick``: the most accurate variant that fits a budget, and when it stops measuring.
 
-The selection logic is tested against fake timings (effnet.speed.pick._measure patched), so it is
-deterministic on a busy machine; one real run checks the whole path end to end. Paper top-1 per
+The selection logic is tested against fake timings (effnet.experiments.pick._measure patched),
+so it is deterministic on a busy machine; one real run checks the whole path end to end. Paper top-1 per
 variant is from docs/paper.md section 1 (Table 2).
 """
 
@@ -11,7 +11,7 @@ import types
 import pytest
 
 from effnet.cli import main
-from effnet.speed import pick as pick_module
+from effnet.experiments import pick as pick_module
 
 #: docs/paper.md section 1, Table 2: ImageNet top-1 of B0..B7.
 PAPER_TOP1 = {f"efficientnet_b{i}": t for i, t in enumerate(

@@ -8,7 +8,7 @@ import torch
 import effnet
 from effnet.cli import main
 from effnet.data import Preprocess
-from effnet.speed.cpu import cpu_info
+from effnet.deploy.cpu import cpu_info
 from effnet.weights import save_model
 from tests.use.checkpoints import with_bn_from
 

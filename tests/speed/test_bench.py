@@ -8,10 +8,10 @@ import types
 import pytest
 import torch
 
+from effnet.deploy import timing
+from effnet.deploy.cpu import cpu_info
 from effnet.speed import bench as bench_module
-from effnet.speed import timing
 from effnet.speed.bench import BenchResult, bench, format_results
-from effnet.speed.cpu import cpu_info
 
 
 def result(**overrides) -> BenchResult:

@@ -4,10 +4,10 @@ the backend asked for (and "plain" left exactly as built)."""
 import pytest
 import torch
 
+from effnet.deploy.fuse import count_batchnorms
+from effnet.deploy.inference import BACKENDS, OptimizedModel
 from effnet.registry import UnknownModelError, list_models
 from effnet.speed import build
-from effnet.speed.fuse import count_batchnorms
-from effnet.speed.inference import BACKENDS, OptimizedModel
 from tests.photo_inputs import photos, with_statistics
 
 

@@ -109,7 +109,7 @@ def test_onnx_export_keeps_the_top5(lite0, tmp_path):
 
 
 def test_fast_path_keeps_the_top5(lite0):
-    from effnet.speed.inference import optimize_for_inference
+    from effnet.deploy.inference import optimize_for_inference
 
     x = batch(lite0, photos())
     fast = optimize_for_inference(lite0, backend="onnxruntime", batch_size=len(x), verbose=False)

@@ -62,7 +62,7 @@ def test_parameter_counts_are_exact(name):
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_em"])
 def test_spec_formulas_count_the_multiply_adds_torch_counts(name):
     from effnet.models import EfficientNet
-    from effnet.speed.profile import measure_macs
+    from effnet.profile import measure_macs
 
     spec = get_spec(name)
     model = EfficientNet(spec).eval()

@@ -103,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
 
 def engine_rows(backend: str | None, precision: str | None) -> list[tuple[str, str]]:
     """The (backend, precision) rows to time: ``all`` expands to what runs on this machine."""
-    from ..speed.cpu import cpu_info
-    from ..speed.inference import BACKEND_PRECISIONS, engine_precisions
+    from ..deploy.cpu import cpu_info
+    from ..deploy.inference import BACKEND_PRECISIONS, engine_precisions
 
     if backend == "all":
         wanted = precision or "all"
@@ -119,7 +119,7 @@ def engine_rows(backend: str | None, precision: str | None) -> list[tuple[str, s
 
 def run_table4(args: argparse.Namespace):
     """The paper's latency protocol, after checking the options that do not apply to it."""
-    from ..speed.table4 import table4
+    from ..experiments.table4 import table4
 
     if args.precision not in (None, "fp32"):
         raise ValueError("--table4 is the paper's fp32 protocol; drop --precision")

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..speed.pick import pick
+    from ..experiments.pick import pick
 
     if args.runs < 1:
         raise ValueError(f"--runs must be at least 1, got {args.runs}")

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..speed.profile import profile
+    from ..profile import profile
 
     if args.resolution is not None and args.resolution < 1:
         raise ValueError(f"--resolution must be positive, got {args.resolution}")

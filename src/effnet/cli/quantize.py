@@ -80,9 +80,9 @@ def load_images(source: str, model, split: str, limit: int | None = None):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..speed.artifact import load_artifact, save_artifact
-    from ..speed.fidelity import format_fidelity, measure_fidelity, write_fidelity
-    from ..speed.inference import optimize_for_inference
+    from ..deploy.artifact import load_artifact, save_artifact
+    from ..deploy.fidelity import format_fidelity, measure_fidelity, write_fidelity
+    from ..deploy.inference import optimize_for_inference
 
     if args.precision == "int8" and not args.calibration:
         raise ValueError("int8 needs --calibration images ('digits' or a folder)")

@@ -58,9 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import flops
+    from ..profile import Profile
     from ..registry import get_spec
     from ..scaling import ALPHA, BETA, GAMMA, compound, scale, scale_to_flops
-    from ..speed.profile import Profile
 
     multipliers = {
         k: v

@@ -1,2 +1,1 @@
-"""Speed and cost: per-stage profiles, BN folding, inference backends, one timing loop, peak
-memory, Table 4, pick."""
+"""Measurement: throughput, latency and peak memory of any model, checkpoint or artifact."""

@@ -3,8 +3,8 @@
 ``bench()`` times one model at a batch size, thread count and backend (the fast path of
 ``optimize_for_inference``, or the plain eval-mode model), and optionally measures its peak memory
 in a fresh process (:mod:`effnet.speed.memory`). The paper's Table 4 protocol is built on it in
-:mod:`effnet.speed.table4`; the timing itself is :func:`effnet.speed.timing.time_runs`, shared with
-the "auto" backend choice and the scripts in benchmarks/.
+:mod:`effnet.experiments.table4`; the timing itself is :func:`effnet.deploy.timing.time_runs`,
+shared with the "auto" backend choice and the scripts in benchmarks/.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
+from ..deploy.cpu import cpu_info
+from ..deploy.timing import time_runs, torch_threads
 from .build import build_model, prepare
-from .cpu import cpu_info
 from .memory import peak_memory
-from .timing import time_runs, torch_threads
 
 
 @dataclass

@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..deploy.inference import BACKENDS, optimize_for_inference
 from ..registry import get_spec, list_models
 from ..weights.factory import create_model
-from .inference import BACKENDS, optimize_for_inference
 
 #: "plain" is the model as built, in eval mode, NCHW, batch norm unfolded: what a user gets without
 #: the fast path, and what Table 4 measures on both sides.
@@ -54,7 +54,7 @@ def prepare(
 ) -> Callable[[torch.Tensor], Any]:
     """The callable to time for ``backend`` at ``precision``; "plain" is the untouched eval-mode
     model (fp32). int8 is calibrated on random images: speed does not depend on the calibration,
-    accuracy does (:mod:`effnet.speed.fidelity` measures that on real images)."""
+    accuracy does (:mod:`effnet.deploy.fidelity` measures that on real images)."""
     if backend == "plain":
         if precision != "fp32":
             raise ValueError(f"'plain' is the fp32 model as built, not {precision}")

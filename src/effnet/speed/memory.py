@@ -17,8 +17,8 @@ import sys
 
 import torch
 
+from ..deploy.timing import time_runs
 from .build import build_model, prepare
-from .timing import time_runs
 
 
 def _status_mb(field: str) -> float:

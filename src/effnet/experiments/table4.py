@@ -16,8 +16,8 @@ from typing import Any
 
 from .. import paper
 from ..registry import get_spec
-from .bench import BenchResult, bench
-from .build import TORCHVISION_PREFIX
+from ..speed.bench import BenchResult, bench
+from ..speed.build import TORCHVISION_PREFIX
 
 TABLE4_MODELS = (
     *(f"efficientnet_b{i}" for i in range(8)),

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..speed.bench import bench
 from ..variants import VARIANTS
-from .bench import bench
 
 #: The variants the paper reports top-1 for, cheapest first (B8 and L2 have no Table 2 row).
 CANDIDATES = tuple(name for name, v in VARIANTS.items() if v.paper_top1 is not None)

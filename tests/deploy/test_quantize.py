@@ -1,7 +1,7 @@
 """int8 post-training quantization: calibration images, what stays fp32, and both engines' output.
 
-On a small network holding every layer kind of B0 (tests/speed/test_inference.mini_efficientnet);
-accuracy on a trained model is tests/speed/test_fidelity.py.
+On a small network holding every layer kind of B0 (tests/deploy/test_inference.mini_efficientnet);
+accuracy on a trained model is tests/deploy/test_fidelity.py.
 """
 
 import io
@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import effnet
-from effnet.speed.fuse import fold_batchnorm
-from effnet.speed.quantize import (
+from effnet.deploy.fuse import fold_batchnorm
+from effnet.deploy.quantize import (
     KEEP_FP32,
     calibration_images,
     fingerprint,
@@ -23,8 +23,8 @@ from effnet.speed.quantize import (
     quantize_openvino,
     remembered,
 )
+from tests.deploy.test_inference import mini_efficientnet
 from tests.photo_inputs import photos, with_statistics
-from tests.speed.test_inference import mini_efficientnet
 
 
 def mini(size: int = 48):

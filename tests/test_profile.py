@@ -8,8 +8,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from effnet import flops
 from effnet.models import EfficientNet
+from effnet.profile import measure_macs, profile
 from effnet.registry import get_spec
-from effnet.speed.profile import measure_macs, profile
 
 
 def flop_counter_macs(model: torch.nn.Module, resolution: int) -> int:

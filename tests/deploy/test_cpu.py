@@ -2,7 +2,7 @@
 
 import pytest
 
-from effnet.speed.cpu import CpuInfo, cpu_info, parse_cpuinfo
+from effnet.deploy.cpu import CpuInfo, cpu_info, parse_cpuinfo
 
 #: A 4th-generation Xeon (Sapphire Rapids: AVX-512, VNNI, BF16, AMX), as the kernel lists it.
 SAPPHIRE = """processor\t: 0

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import flops
-from ..registry import get_spec
-from ..spec import NetSpec
+from . import flops
+from .registry import get_spec
+from .spec import NetSpec
 
 if TYPE_CHECKING:
     import torch
@@ -86,7 +86,7 @@ def profile(
     res = resolution or spec.resolution
     measured = None
     if cross_check:
-        from ..models import EfficientNet
+        from .models import EfficientNet
 
         measured = measure_macs(EfficientNet(spec, num_classes=num_classes), res)
     return Profile(spec, res, flops.stage_costs(spec, num_classes, res), measured)

@@ -1,5 +1,5 @@
 """The eager, compile and ONNX Runtime runners at their precisions (their fp32 logits against eager
-on B0 and B2 are tests/speed/test_inference.py)."""
+on B0 and B2 are tests/deploy/test_inference.py)."""
 
 import sys
 
@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import effnet
-from effnet.speed.cpu import cpu_info
-from effnet.speed.fuse import fold_batchnorm
-from effnet.speed.runners import EagerRunner, OnnxRuntimeRunner, import_onnxruntime
+from effnet.deploy.cpu import cpu_info
+from effnet.deploy.fuse import fold_batchnorm
+from effnet.deploy.runners import EagerRunner, OnnxRuntimeRunner, import_onnxruntime
+from tests.deploy.test_inference import mini_efficientnet
 from tests.photo_inputs import photos, with_statistics
-from tests.speed.test_inference import mini_efficientnet
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ the wiring to :func:`effnet.speed.bench.bench`.
 
 import pytest
 
+from effnet.experiments import table4 as t4
 from effnet.registry import UnknownModelError
-from effnet.speed import table4 as t4
 from effnet.speed.bench import BenchResult
 
 

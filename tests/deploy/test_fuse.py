@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 import effnet
+from effnet.deploy.fuse import count_batchnorms, fold_batchnorm
 from effnet.nn.padding import Conv2dSame
-from effnet.speed.fuse import count_batchnorms, fold_batchnorm
 from tests.photo_inputs import photos, with_statistics
 
 

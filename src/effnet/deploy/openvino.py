@@ -5,7 +5,7 @@ otherwise, so every compile here sets ``INFERENCE_PRECISION_HINT`` (``f32`` for 
 non-quantized parts of an int8 model, ``bf16`` for bf16) and reads it back from the compiled model:
 a model never runs at a precision the caller did not ask for.
 
-int8 models come from :func:`effnet.speed.quantize.quantize_openvino` (NNCF post-training
+int8 models come from :func:`effnet.deploy.quantize.quantize_openvino` (NNCF post-training
 quantization on calibration images).
 
 A batch is run one of two ways. A small one (fewer than two chunks per stream) goes through one

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 import effnet
-from effnet.speed.artifact import artifact_precision, load_artifact, save_artifact
-from effnet.speed.cpu import cpu_info
-from effnet.speed.inference import optimize_for_inference
+from effnet.deploy.artifact import artifact_precision, load_artifact, save_artifact
+from effnet.deploy.cpu import cpu_info
+from effnet.deploy.inference import optimize_for_inference
+from tests.deploy.test_inference import mini_efficientnet
 from tests.photo_inputs import nineteen_views, photos, with_statistics
-from tests.speed.test_inference import mini_efficientnet
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_onnx_int8_file_is_qdq_and_runs_back(mini, tmp_path):
     assert artifact_precision(path) == "fp32"
     # int8 through the runner directly: optimize_for_inference refuses int8 on a CPU without VNNI,
     # the file format does not depend on it.
-    from effnet.speed.runners import OnnxRuntimeRunner
+    from effnet.deploy.runners import OnnxRuntimeRunner
 
     runner = OnnxRuntimeRunner(fast.module, 2, precision="int8", calibration=images)
     expected = runner(images)

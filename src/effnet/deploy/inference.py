@@ -3,7 +3,7 @@ the lowest precision the caller allows and the CPU computes natively.
 
 EfficientNet's depthwise convs and squeeze-excitation gates are memory-bound, so on a CPU eager
 PyTorch spends much of its time moving activations rather than multiplying. Four backends
-(:mod:`effnet.speed.runners`, :mod:`effnet.speed.openvino_runner`) and three precisions:
+(:mod:`effnet.deploy.runners`, :mod:`effnet.deploy.openvino`) and three precisions:
 
 =============  =================  ==========================================================
 backend        precisions         what runs
@@ -16,11 +16,11 @@ openvino       fp32, bf16, int8   OpenVINO's CPU plugin, precision hint always e
 =============  =================  ==========================================================
 
 fp32 backends return the eager model's logits (to 1e-4); reduced precisions are checked by
-:mod:`effnet.speed.fidelity` (top-1 agreement with fp32, accuracy on a labelled set).
+:mod:`effnet.deploy.fidelity` (top-1 agreement with fp32, accuracy on a labelled set).
 
 ``backend="auto"`` / ``precision="auto"`` time every available backend at every allowed precision
 at the caller's batch size (``example``'s) and keep the fastest. A reduced precision is allowed only
-where the CPU has units for it (:mod:`effnet.speed.cpu`: AVX-512 BF16 / AMX for bf16, VNNI for
+where the CPU has units for it (:mod:`effnet.deploy.cpu`: AVX-512 BF16 / AMX for bf16, VNNI for
 int8), only when the caller says ``precision="auto"`` or names it, and int8 only with calibration
 images. The ranking is a property of the machine, so it is measured rather than assumed.
 """
@@ -39,7 +39,7 @@ from torch import nn
 
 from .cpu import PRECISIONS, CpuInfo, cpu_info
 from .fuse import fold_batchnorm
-from .openvino_runner import INSTALL_HINT, OpenVinoRunner
+from .openvino import INSTALL_HINT, OpenVinoRunner
 from .quantize import Calibration
 from .runners import CompiledRunner, EagerRunner, OnnxRuntimeRunner
 from .timing import time_interleaved, time_runs
@@ -165,7 +165,7 @@ def probe_speeds(
     runners: dict[str, Callable[[torch.Tensor], Any]], x: torch.Tensor, rounds: int = PROBE_ROUNDS
 ) -> dict[str, float]:
     """Images per second of each runner on batch ``x``, from its fastest call over ``rounds``
-    rounds that give each runner a turn (:func:`~effnet.speed.timing.time_interleaved`).
+    rounds that give each runner a turn (:func:`~effnet.deploy.timing.time_interleaved`).
 
     In turn, so that noise from elsewhere on the machine cannot pick the winner; the fastest
     call, because the slow ones measure the neighbours (or the switch between runners), not the

@@ -1,5 +1,5 @@
 """The fast path: same logits as eager on every backend (issue 7, acceptance 1), and the choice of
-backend and precision (issue 13; reduced-precision fidelity is tests/speed/test_fidelity.py).
+backend and precision (issue 13; reduced-precision fidelity is tests/deploy/test_fidelity.py).
 
 B0 and B2 run on eager, ONNX Runtime and OpenVINO in the default run. torch.compile takes one to
 two minutes per EfficientNet on a 2-core CPU (inductor compiles C++ for every fused kernel), so the
@@ -16,16 +16,16 @@ import torch.nn.functional as F
 from torch import nn
 
 import effnet
-from effnet.speed import inference
-from effnet.speed.cpu import CpuInfo, cpu_info, parse_cpuinfo
-from effnet.speed.fuse import count_batchnorms
-from effnet.speed.inference import (
+from effnet.deploy import inference
+from effnet.deploy.cpu import CpuInfo, cpu_info, parse_cpuinfo
+from effnet.deploy.fuse import count_batchnorms
+from effnet.deploy.inference import (
     available_backends,
     optimize_for_inference,
     probe_speeds,
 )
+from tests.deploy.test_cpu import SAPPHIRE
 from tests.photo_inputs import photos, with_statistics
-from tests.speed.test_cpu import SAPPHIRE
 
 FAST_BACKENDS = [b for b in available_backends() if b != "compile"]
 

@@ -5,9 +5,9 @@ on torch tensors, at one precision.
   inputs cast to bf16, logits returned as fp32);
 - :class:`CompiledRunner`: ``torch.compile`` with inductor (fp32);
 - :class:`OnnxRuntimeRunner`: an ONNX Runtime session; fp32, or int8 (static QDQ, per-channel
-  weights, :func:`effnet.speed.quantize.quantize_onnx`).
+  weights, :func:`effnet.deploy.quantize.quantize_onnx`).
 
-The OpenVINO backend is in :mod:`effnet.speed.openvino_runner`.
+The OpenVINO backend is in :mod:`effnet.deploy.openvino`.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class OnnxRuntimeRunner:
         self.exporter = exporter
         self.opset = opset
         self.sessions: dict[tuple[int, ...], Any] = {}
-        #: The ONNX bytes each session runs (int8: the QDQ model), for :mod:`effnet.speed.artifact`.
+        #: The ONNX bytes each session runs (int8: the QDQ model), saved by effnet.deploy.artifact.
         self.graphs: dict[tuple[int, ...], bytes] = {}
         self._tensor_output = True
 

@@ -1,6 +1,6 @@
 """Fidelity of reduced precision (issue 13, acceptance 1): every backend x precision agrees with
 fp32 eager on >= 99% of the digits test set, fp32 backends return its logits, and int8 loses at
-most 0.5 points of accuracy. Judged on B0 trained on digits (tests/speed/digits_model.py); the
+most 0.5 points of accuracy. Judged on B0 trained on digits (tests/deploy/digits_model.py); the
 report's arithmetic is checked on hand-made logits first."""
 
 import json
@@ -8,11 +8,11 @@ import json
 import pytest
 import torch
 
-from effnet.speed.cpu import cpu_info
-from effnet.speed.fidelity import Fidelity, format_fidelity, measure_fidelity, write_fidelity
-from effnet.speed.fuse import fold_batchnorm
-from effnet.speed.inference import BACKEND_PRECISIONS, _build, available_backends
-from tests.speed.digits_model import load_digits
+from effnet.deploy.cpu import cpu_info
+from effnet.deploy.fidelity import Fidelity, format_fidelity, measure_fidelity, write_fidelity
+from effnet.deploy.fuse import fold_batchnorm
+from effnet.deploy.inference import BACKEND_PRECISIONS, _build, available_backends
+from tests.deploy.digits_model import load_digits
 
 #: Calibration images for int8: NNCF's default subset size.
 CALIBRATION = 300
@@ -63,7 +63,7 @@ def digits():
 
 
 def pairs() -> list[tuple[str, str]]:
-    """Every installed backend at every precision it runs (compile: tests/speed/test_inference);
+    """Every installed backend at every precision it runs (compile: tests/deploy/test_inference);
     int8 everywhere (quantization is the same arithmetic without VNNI, only slower), bf16 where
     the CPU has it (elsewhere OpenVINO refuses it and eager bf16 is emulated)."""
     return [

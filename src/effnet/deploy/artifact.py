@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .openvino_runner import PRECISION_HINTS, StreamedModel, import_openvino
+from .openvino import PRECISION_HINTS, StreamedModel, import_openvino
 
 SUFFIXES = {"openvino": ".xml", "onnxruntime": ".onnx"}
 _HINT_KEY = ["runtime_options", "INFERENCE_PRECISION_HINT"]

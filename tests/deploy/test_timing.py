@@ -8,7 +8,7 @@ exact and nothing depends on how busy the machine is.
 import pytest
 import torch
 
-from effnet.speed import timing
+from effnet.deploy import timing
 
 
 class Stub:

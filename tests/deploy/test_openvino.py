@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import effnet
-from effnet.speed.cpu import cpu_info
-from effnet.speed.fuse import fold_batchnorm
-from effnet.speed.openvino_runner import CHUNK, PRECISION_HINTS, OpenVinoRunner
+from effnet.deploy.cpu import cpu_info
+from effnet.deploy.fuse import fold_batchnorm
+from effnet.deploy.openvino import CHUNK, PRECISION_HINTS, OpenVinoRunner
+from tests.deploy.test_inference import mini_efficientnet
 from tests.photo_inputs import nineteen_views, photos, with_statistics
-from tests.speed.test_inference import mini_efficientnet
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_a_fresh_process_quantizes_without_torchs_cuda_home_note():
 
     script = (
         "import torch, effnet\n"
-        "from effnet.speed.openvino_runner import OpenVinoRunner\n"
+        "from effnet.deploy.openvino import OpenVinoRunner\n"
         "net = effnet.create_model('efficientnet_b0').eval()\n"
         "x = torch.randn(4, 3, 32, 32)\n"
         "OpenVinoRunner(net, 1, 'int8', calibration=x)(x)\n"

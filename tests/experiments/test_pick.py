@@ -6,9 +6,9 @@ import types
 
 import pytest
 
-from effnet.speed import pick as pick_module
+from effnet.experiments import pick as pick_module
+from effnet.experiments.pick import CANDIDATES, Pick, Timing, pick
 from effnet.speed.bench import BenchResult
-from effnet.speed.pick import CANDIDATES, Pick, Timing, pick
 
 PAPER_TOP1 = (77.1, 79.1, 80.1, 81.6, 82.9, 83.6, 84.0, 84.3)
 

@@ -1,6 +1,6 @@
 """How faithful a reduced-precision model is to its fp32 original, on real images.
 
-For any candidate (an :class:`~effnet.speed.inference.OptimizedModel` at bf16 or int8, or any
+For any candidate (an :class:`~effnet.deploy.inference.OptimizedModel` at bf16 or int8, or any
 callable from images to logits) and any loader of images, with or without labels:
 
 - top-1 agreement: the share of images where the candidate's top class is fp32's;
