@@ -1,8 +1,8 @@
 """``effnet pick``: the most accurate variant that fits a budget, and when it stops measuring.
 
 The selection logic is tested against fake timings (effnet.experiments.pick._measure patched),
-so it is deterministic on a busy machine; one real run checks the whole path end to end. Paper top-1 per
-variant is from docs/paper.md section 1 (Table 2).
+so it is deterministic on a busy machine; one real run checks the whole path end to end. Paper
+top-1 per variant is from docs/paper.md section 1 (Table 2).
 """
 
 import re
