@@ -21,6 +21,10 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "b0_digits.py"
+#: The transfer demo's recipe (real ImageNet Lite0 fine-tuned on digits at 64 px), shortened to
+#: 3 epochs: the model the phone formats' int8 is judged on.
+LITE0_CONFIG = ROOT / "configs" / "lite0_digits_transfer.py"
+LITE0_OVERRIDES = ("epochs=3",)
 
 
 @dataclass
@@ -40,29 +44,33 @@ class Digits:
         return [(x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)]
 
 
-def cached_checkpoint() -> Path:
-    """The digits B0 checkpoint, trained now if no earlier run left it in the cache."""
+def cached_checkpoint(config: Path = CONFIG, overrides: tuple[str, ...] = ()) -> Path:
+    """The checkpoint ``config`` trains, trained now if no earlier run left it in the cache."""
     from effnet.train import load_config, train
 
-    key = hashlib.sha256(CONFIG.read_bytes() + torch.__version__.encode()).hexdigest()[:12]
+    text = config.read_bytes() + repr(overrides).encode() + torch.__version__.encode()
+    key = hashlib.sha256(text).hexdigest()[:12]
     cache = Path(tempfile.gettempdir()) / "effnet-test-cache"
-    path = cache / f"b0_digits_{key}.safetensors"
+    path = cache / f"{config.stem}_{key}.safetensors"
     if path.is_file():
         return path
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as run:
-        result = train(load_config(CONFIG, [f"output_dir={run}", "log_every=1000"]))
+        settings = [*overrides, f"output_dir={run}", "log_every=1000"]
+        result = train(load_config(config, settings))
         partial = Path(run) / "final.safetensors"
         shutil.copyfile(result.checkpoint, partial)
         os.replace(partial, path)  # atomic: a parallel or killed run never sees half a file
     return path
 
 
-def load_digits() -> Digits:
+def load_digits(config: Path = CONFIG, overrides: tuple[str, ...] = ()) -> Digits:
+    """The model ``config`` trains on digits (default: B0 from scratch) and the digits splits,
+    preprocessed as its checkpoint says."""
     from effnet.data import DigitsImages, eval_transform
     from effnet.weights.checkpoint import load_model
 
-    model, meta = load_model(cached_checkpoint())
+    model, meta = load_model(cached_checkpoint(config, overrides))
     transform = eval_transform(meta["preprocess"])
 
     def split(name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,3 +81,8 @@ def load_digits() -> Digits:
     test_images, test_labels = split("test")
     train_images, _ = split("train")
     return Digits(model.eval(), test_images, test_labels, train_images)
+
+
+def load_digits_lite0() -> Digits:
+    """The real ImageNet Lite0 fine-tuned on digits (the transfer demo's recipe, 3 epochs)."""
+    return load_digits(LITE0_CONFIG, LITE0_OVERRIDES)

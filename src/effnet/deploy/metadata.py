@@ -34,6 +34,23 @@ class ArtifactError(ValueError):
     """An artifact (or its companion file) that is damaged, incomplete or does not match."""
 
 
+class MissingEngineError(ImportError):
+    """The package that writes or runs a format is not installed; the message says how."""
+
+
+def require_engine(fmt: str, *modules: str) -> None:
+    """Raise :class:`MissingEngineError` with ``fmt``'s one-line install hint unless every one of
+    ``modules`` can be imported."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m.split(".")[0]) is None]
+    if missing:
+        f = get_format(fmt)
+        raise MissingEngineError(
+            f"{f.suffix} files need the {', '.join(missing)} package(s): {f.install}"
+        )
+
+
 @dataclass(frozen=True)
 class Format:
     """One deployable file format: its suffix, the engine that runs it, the precisions effnet
