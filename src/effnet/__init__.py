@@ -17,10 +17,11 @@ from .registry import get_spec
 from .registry import list_models as _registered_models
 from .scaling import compound, round_filters, round_repeats, scale, scale_to_flops
 from .spec import EFFICIENTNET_B0, BlockSpec, NetSpec, StageSpec, StemSpec
-from .weights.factory import create_model, load
+from .weights.factory import create_model
 from .weights.hub import transforms_for
 
 if TYPE_CHECKING:
+    from .deploy.artifact import DeployedModel
     from .models import EfficientNet
     from .train.finetune import finetune
     from .use.evaluate import EvalResult
@@ -74,6 +75,44 @@ def list_models(
     return sorted(
         n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n, f"{pattern}.*")
     )
+
+
+def load(
+    path_or_name: str | os.PathLike,
+    model: str | None = None,
+    device: str = "cpu",
+    *,
+    backend: str | None = None,
+    precision: str = "fp32",
+    calibration: Any = None,
+    threads: int | None = None,
+) -> EfficientNet | DeployedModel:
+    """A model ready to use, from anything effnet reads: a checkpoint, a pretrained weight name,
+    or a deployable file (``.onnx``, OpenVINO ``.xml``, TorchScript ``.pt``, LiteRT ``.tflite``,
+    ExecuTorch ``.pte``), which runs on its own engine.
+
+    Either way the result is called on preprocessed images for logits and has ``labels()`` and
+    ``preprocess``; ``effnet.predict``, ``effnet.evaluate`` and ``effnet.transforms_for`` take it.
+    ``backend`` (eager, onnxruntime, openvino, litert, executorch or auto) runs a checkpoint through
+    that engine at ``precision`` (int8: with ``calibration`` images) without writing a file.
+    """
+    from .deploy.metadata import format_for_path
+
+    if format_for_path(path_or_name) is not None:
+        from .deploy.artifact import load_artifact
+
+        loaded = load_artifact(path_or_name, threads)
+        if model is not None and get_spec(model).name != loaded.name:
+            raise ValueError(f"{path_or_name} holds {loaded.name}, not {get_spec(model).name}")
+        return loaded
+    from .weights.factory import load as load_weights
+
+    net = load_weights(path_or_name, model, "cpu" if backend else device)
+    if backend is None:
+        return net
+    from .deploy.artifact import fast_path
+
+    return fast_path(net, backend, precision, calibration, threads=threads)
 
 
 def _model(weights: str | os.PathLike | EfficientNet, model: str | None, device: str) -> Any:

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 
+from ..deploy.metadata import MissingEngineError
 from ..weights.fetch import DownloadError
 
 COMMANDS = (
@@ -44,6 +45,7 @@ USER_ERRORS = (
     OSError,
     KeyError,
     DownloadError,
+    MissingEngineError,
     RecursionError,
 )
 DEBUG_FLAG = "--debug"

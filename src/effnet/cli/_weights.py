@@ -6,7 +6,14 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..deploy.artifact import DeployedModel
     from ..models import EfficientNet
+
+#: What --weights accepts besides checkpoints and weight names.
+ARTIFACT_HELP = (
+    "; or a file from 'effnet export' (.onnx, .xml, TorchScript .pt, .tflite, .pte), run on its "
+    "own engine"
+)
 
 
 def add_weights_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -15,7 +22,7 @@ def add_weights_args(p: argparse.ArgumentParser, required: bool = True) -> None:
         required=required,
         help="an effnet checkpoint (.safetensors from 'effnet train' / 'effnet finetune'; it "
         "carries its model, class names and preprocessing), a plain state dict with --model, or "
-        "a pretrained weight name",
+        "a pretrained weight name" + ARTIFACT_HELP,
     )
     p.add_argument(
         "--model",
@@ -47,6 +54,98 @@ def load_from_args(args: argparse.Namespace, require_weights: bool = True) -> Ef
     return model.eval().to(resolve_device(args.device))
 
 
-def describe(model: EfficientNet) -> str:
+def describe(model: EfficientNet | DeployedModel) -> str:
     """ "efficientnet_b0 from runs/x/model.safetensors", for the first line a command prints."""
+    if hasattr(model, "describe"):
+        return model.describe()
     return f"{model.spec.name} from {model.weights_source or 'random init'}"
+
+
+def add_runtime_args(p: argparse.ArgumentParser) -> None:
+    """``--backend`` / ``--precision`` / ``--calibration`` / ``--threads``: run a checkpoint on an
+    engine without writing a file (an artifact always runs on its own engine)."""
+    from ..deploy.artifact import RUN_BACKENDS
+
+    p.add_argument(
+        "--backend",
+        choices=RUN_BACKENDS,
+        help="run a checkpoint on this engine (auto: the fastest measured here); default: "
+        "PyTorch, or an artifact's own engine",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16", "int8", "auto"),
+        help="with --backend: the precision to run at (default fp32; int8 needs --calibration)",
+    )
+    p.add_argument(
+        "--calibration",
+        help="images to calibrate int8 on: 'digits' (the embedded training split) or a folder",
+    )
+    p.add_argument("--threads", type=int, help="engine threads (default: torch's)")
+
+
+def load_for_inference(args: argparse.Namespace) -> EfficientNet | DeployedModel:
+    """What predict and eval run: an artifact on its engine, a checkpoint in PyTorch, or a
+    checkpoint on ``--backend`` at ``--precision``."""
+    from ..deploy.artifact import fast_path, load_artifact
+    from ..deploy.metadata import format_for_path
+    from ..registry import get_spec
+
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be positive, got {args.threads}")
+    fmt = format_for_path(args.weights) if args.weights else None
+    if fmt is not None:
+        if args.backend not in (None, "auto", fmt.engine):
+            raise ValueError(
+                f"{args.weights} is a {fmt.name} file and runs on {fmt.engine}, not "
+                f"--backend {args.backend}; export the checkpoint to run it elsewhere"
+            )
+        loaded = load_artifact(args.weights, args.threads)
+        if args.precision not in (None, "auto", loaded.precision):
+            raise ValueError(
+                f"{args.weights} was written at {loaded.precision}, not --precision "
+                f"{args.precision}; export it again at {args.precision}"
+            )
+        if args.model and get_spec(args.model).name != loaded.name:
+            raise ValueError(f"{args.weights} holds {loaded.name}, not --model {args.model}")
+        return loaded
+    model = load_from_args(args)
+    if args.backend is None:
+        if args.precision not in (None, "fp32"):
+            raise ValueError("--precision needs --backend (e.g. --backend auto)")
+        return model
+    precision = args.precision or "fp32"
+    calibration = None
+    if args.calibration:
+        calibration, _ = load_images(args.calibration, model, "train", 300)
+    elif precision == "int8":
+        raise ValueError("--precision int8 needs --calibration images ('digits' or a folder)")
+    return fast_path(model.cpu(), args.backend, precision, calibration, threads=args.threads)
+
+
+def load_images(source: str, model, split: str, limit: int | None = None):
+    """(images, labels or None) from 'digits' (that split) or a folder, preprocessed for
+    ``model``. A folder of class folders is labelled by ``model``'s class names."""
+    import torch
+
+    from ..data import DigitsImages, ImageFolder, eval_transform
+    from ..data.folders import class_folders
+    from ..data.images import images_under, open_image
+    from ..weights.hub import preprocess_for
+
+    transform = eval_transform(preprocess_for(model))
+    if source == "digits":
+        data = DigitsImages(split)
+    elif class_folders(source):
+        names = model.labels()
+        data = ImageFolder(source, class_to_idx={name: i for i, name in enumerate(names)})
+    else:
+        paths = images_under(source)
+        if not paths:
+            raise ValueError(f"no images in {source}")
+        images = [transform(open_image(p)) for p in paths[:limit]]
+        return torch.stack(images), None
+    count = len(data) if limit is None else min(limit, len(data))
+    pairs = [data[i] for i in range(count)]
+    images = torch.stack([transform(image) for image, _ in pairs])
+    return images, torch.tensor([label for _, label in pairs])

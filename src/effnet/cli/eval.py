@@ -7,7 +7,7 @@ import json
 import sys
 
 from . import example_help
-from ._weights import add_weights_args, describe, load_from_args
+from ._weights import add_runtime_args, add_weights_args, describe, load_for_inference
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,11 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "unreadable image is skipped with a warning naming it, and counted in the summary.",
         **example_help(
             "effnet eval --weights runs/digits_ft/best.safetensors data/digits/test\n"
-            "effnet eval --weights model.safetensors data/val --json results.json"
+            "effnet eval --weights model.safetensors data/val --json results.json\n"
+            "effnet eval --weights lite0_int8.tflite data/val"
         ),
     )
     p.add_argument("data", help="folder with one sub-folder of images per class")
     add_weights_args(p)
+    add_runtime_args(p)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
     p.add_argument(
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         return run_eval(args)
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
-    model = load_from_args(args)
+    model = load_for_inference(args)
     result = evaluate(
         model, args.data, args.batch_size, args.workers, progress=not args.no_progress
     )

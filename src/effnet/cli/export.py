@@ -1,27 +1,71 @@
-"""``effnet export``: ONNX or TorchScript with a dynamic batch axis, checked against PyTorch."""
+"""``effnet export`` (and its alias ``effnet quantize``): a deployable file in any format at any
+precision, carrying its metadata, checked against PyTorch on its own engine; reduced precisions
+get a fidelity report beside the file."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from . import example_help
-from ._weights import add_weights_args, load_from_args
+from ._weights import add_weights_args, describe, load_from_args, load_images
+
+FORMAT_CHOICES = ("onnx", "openvino", "torchscript", "tflite", "executorch")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, name: str = "export") -> None:
+    """Add ``effnet NAME`` with export's options (``quantize`` registers itself through this)."""
     p = sub.add_parser(
-        "export",
-        help="export to ONNX or TorchScript and check it against PyTorch",
-        description="Export the eval-mode model with a dynamic batch axis, run the file on random "
-        "batches of two sizes, and print the largest difference from PyTorch.",
+        name,
+        help="write a deployable file (ONNX, OpenVINO, TorchScript, LiteRT, ExecuTorch) at "
+        "fp32 / fp16 / bf16 / int8" + (" (alias of 'effnet export')" if name != "export" else ""),
+        description="Export the eval-mode model with its class names and preprocessing. fp32 "
+        "files are run back on their own engine on random batches of two sizes and compared "
+        "with PyTorch; fp16 / bf16 / int8 files are compared with the fp32 model on --eval "
+        "images (top-1 and top-5 agreement, accuracy and its drop), written beside the file as "
+        "FILE.fidelity.json/.md. int8 is calibrated on --calibration images (per-channel "
+        "weights; ONNX and OpenVINO keep the stem, squeeze-excitation and classifier fp32).",
         **example_help(
             "effnet export --weights runs/digits_ft/best.safetensors --out digits.onnx\n"
+            "effnet export --weights lite0.safetensors --format tflite --precision int8 \\\n"
+            "    --calibration data/train --eval data/val --out lite0_int8.tflite\n"
+            "effnet export --weights b0.safetensors --format openvino --precision bf16\n"
             "effnet export --model efficientnet_b0 --format torchscript  # random weights"
         ),
     )
+    add_export_args(p)
+    p.set_defaults(func=run)
+
+
+def add_export_args(p: argparse.ArgumentParser) -> None:
     add_weights_args(p, required=False)
-    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
-    p.add_argument("--out", help="output file (default: MODEL.onnx / MODEL.pt)")
+    p.add_argument(
+        "--format",
+        choices=FORMAT_CHOICES,
+        help="file format (default: from --out's suffix, else onnx)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16", "int8"),
+        default="fp32",
+        help="fp32; fp16 (tflite weights); bf16 (openvino); int8 (onnx, openvino, tflite, "
+        "executorch; needs --calibration)",
+    )
+    p.add_argument(
+        "--calibration",
+        help="images to quantize int8 on: 'digits' (the embedded training split) or a folder of "
+        "images, preprocessed as the checkpoint says",
+    )
+    p.add_argument("--calibration-size", type=int, default=300, help="images used (default 300)")
+    p.add_argument(
+        "--eval",
+        dest="eval_data",
+        help="labelled images for the fidelity report of a reduced precision: 'digits' (the test "
+        "split) or a class folder DATA/<class>/<image> (default: the calibration images)",
+    )
+    p.add_argument(
+        "--out", help="output file (default: MODEL[_PRECISION] with the format's suffix)"
+    )
     p.add_argument("--resolution", type=int, help="input size (default: the weights' own)")
     p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
     p.add_argument(
@@ -31,32 +75,83 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="ONNX exporter: torch.export-based 'dynamo' (default) or the faster TorchScript-based "
         "'legacy'",
     )
-    p.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference allowed")
+    p.add_argument("--threads", type=int, help="engine threads for the checks (default: torch's)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="fp32: max abs difference allowed")
     p.add_argument("--no-check", action="store_true", help="skip running the exported file")
-    p.set_defaults(func=run)
+
+
+def _format(args: argparse.Namespace) -> str:
+    from ..deploy.metadata import format_for_path
+
+    if args.format:
+        return args.format
+    found = format_for_path(args.out) if args.out and Path(args.out).suffix else None
+    if args.out and Path(args.out).suffix and found is None and Path(args.out).suffix != ".pt":
+        raise ValueError(f"--out {args.out}: cannot tell the format from its suffix; add --format")
+    return found.name if found else ("torchscript" if str(args.out).endswith(".pt") else "onnx")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..fileio import refuse_overwrite
     from ..use.export import check_export, default_output_path, export_model
 
+    fmt = _format(args)
+    if args.precision == "int8" and not args.calibration:
+        raise ValueError("int8 needs --calibration images ('digits' or a folder)")
+    if args.calibration_size < 1:
+        raise ValueError(f"--calibration-size must be positive, got {args.calibration_size}")
     if args.out:
         refuse_overwrite(args.out, [args.weights])  # before the (slow) load, and never after
-    model = load_from_args(args, require_weights=False)
+    model = load_from_args(args, require_weights=False).cpu().eval()
     if model.weights_source is None:
         print(f"note: no --weights given; exporting a randomly initialised {model.spec.name}")
     resolution = args.resolution or model.preprocess.resolution
-    out = args.out or default_output_path(model.spec.name, args.format)
+    out = Path(args.out or default_output_path(model.spec.name, fmt, args.precision))
     refuse_overwrite(out, [args.weights])
-    path = export_model(model, out, args.format, resolution, args.opset, args.exporter)
+    calibration = None
+    if args.calibration:
+        calibration, _ = load_images(args.calibration, model, "train", args.calibration_size)
+    print(f"exporting {describe(model)} to {fmt} {args.precision}")
+    path = export_model(
+        model, out, fmt, resolution, args.opset, args.exporter, args.precision, calibration
+    )
     shape = f"(batch, {model.in_chans}, {resolution}, {resolution})"
-    print(f"wrote {path} ({args.format}, input {shape}, batch dynamic)")
+    print(f"wrote {path} ({fmt} {args.precision}, input 'images' {shape})")
     if args.no_check:
         return 0
-    check = check_export(path, args.format, model, resolution)
+    if args.precision != "fp32":
+        return report_fidelity(args, model, path, calibration)
+    check = check_export(path, model, resolution)
     print(check.format())
     if check.worst > args.tolerance:
         raise ValueError(
             f"export differs from PyTorch by {check.worst:.3g} > --tolerance {args.tolerance:g}"
         )
+    return 0
+
+
+def report_fidelity(args: argparse.Namespace, model, path: Path, calibration) -> int:
+    """Compare the reduced-precision file with the fp32 model on real images; write the report
+    beside it (FILE.fidelity.json and .md)."""
+    from ..deploy.artifact import load_artifact
+    from ..deploy.fidelity import format_fidelity, measure_fidelity, write_fidelity
+
+    if args.eval_data:
+        images, labels = load_images(args.eval_data, model, "test")
+        data = args.eval_data
+    elif calibration is not None:
+        images, labels, data = calibration, None, f"{args.calibration} (calibration)"
+    else:
+        print("note: no --eval images given; no fidelity report (pass --eval DATA)")
+        return 0
+    batches = [
+        (images[i : i + 64], None if labels is None else labels[i : i + 64])
+        for i in range(0, len(images), 64)
+    ]
+    loaded = load_artifact(path, args.threads)
+    row = measure_fidelity(loaded, model, batches, f"{model.spec.name} {path.name}", data)
+    report = path.with_name(path.name + ".fidelity.json")
+    write_fidelity(report, [row])
+    print(format_fidelity([row]))
+    print(f"wrote {report} and {report.with_suffix('.md')}")
     return 0

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import example_help
-from ._weights import add_weights_args, load_from_args
+from ._weights import add_runtime_args, add_weights_args, load_for_inference
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,11 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "unreadable one found in a folder or glob is skipped with a warning.",
         **example_help(
             "effnet predict --weights runs/digits_ft/best.safetensors digit.png\n"
-            "effnet predict --weights model.safetensors photos/ 'more/*.jpg' --top-k 3"
+            "effnet predict --weights model.safetensors photos/ 'more/*.jpg' --top-k 3\n"
+            "effnet predict --weights lite0_int8.tflite cat.jpg\n"
+            "effnet predict --weights model.safetensors --backend openvino --precision bf16 cat.jpg"
         ),
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image file, folder or glob")
     add_weights_args(p)
+    add_runtime_args(p)
     p.add_argument("--top-k", type=int, default=5, help="classes to show per image (default 5)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = collect_images(args.images)
     named = {Path(item) for item in args.images if Path(item).is_file()}
-    model = load_from_args(args)
+    model = load_for_inference(args)
     predictions = predict(
         model,
         paths,

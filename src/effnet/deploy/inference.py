@@ -154,7 +154,7 @@ def _build(
             raise RuntimeError("the 'compile' backend needs a C++ compiler (c++/g++) on PATH")
         return CompiledRunner(module, max_autotune=options.get("max_autotune", False))
     if backend == "onnxruntime":
-        exporter = options.get("exporter", "torchscript")
+        exporter = options.get("exporter", "legacy")
         return OnnxRuntimeRunner(
             module, threads, exporter, precision=precision, calibration=calibration
         )

@@ -129,9 +129,10 @@ def is_torchscript(path: Path) -> bool:
 
     try:
         with zipfile.ZipFile(path) as archive:
-            return any("/code/" in name for name in archive.namelist()[:200])
+            names = archive.namelist()  # the central directory only: cheap for any size
     except (OSError, zipfile.BadZipFile):
         return False
+    return any(name.endswith("/constants.pkl") or "/code/" in name for name in names)
 
 
 def get_format(name: str) -> Format:

@@ -20,13 +20,18 @@ image at batch 4 and 32 on one stream.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .metadata import ArtifactError, ArtifactInfo, MissingEngineError
 from .quantize import (
     KEEP_FP32,
     Calibration,
@@ -50,7 +55,7 @@ def import_openvino():
     try:
         import openvino
     except ImportError:
-        raise ImportError(
+        raise MissingEngineError(
             f"the 'openvino' backend needs the openvino package: {INSTALL_HINT} "
             "(or use backend='onnxruntime' / 'eager')"
         ) from None
@@ -214,3 +219,70 @@ def _run_in_chunks(queue: Any, x: torch.Tensor) -> list[torch.Tensor]:
         queue.start_async({0: chunk.numpy()}, userdata=index, share_inputs=True)
     queue.wait_all()
     return [torch.from_numpy(np.concatenate(parts)) for parts in zip(*results, strict=True)]
+
+
+#: Where an IR keeps effnet's metadata, the precision it was written at, and OpenVINO's hint.
+INFO_KEY = ["effnet", "artifact"]
+HINT_KEY = ["runtime_options", "INFERENCE_PRECISION_HINT"]
+
+
+def export(
+    model: nn.Module, path: Path, info: ArtifactInfo, calibration: torch.Tensor | None = None
+) -> list[Path]:
+    """Write ``model`` as an OpenVINO IR (``path`` .xml and its .bin) at ``info.precision``: fp32,
+    bf16 (the precision hint recorded in the IR, so it never runs as fp32) or int8 (NNCF on
+    ``calibration``). Weights are stored as they are: OpenVINO's default fp16 compression would
+    change fp32 logits. Both files are written beside the target and renamed into place, .bin
+    first, so an interrupted export never leaves an .xml whose weights are another export's."""
+    from .fuse import fold_batchnorm
+
+    ov = import_openvino()
+    module = fold_batchnorm(model, strict=False).to(memory_format=torch.channels_last)
+    runner = OpenVinoRunner(module, 1, info.precision, calibration)
+    example = torch.randn(2, *info.input_shape, generator=torch.Generator().manual_seed(0))
+    ir = runner.convert(example).clone()
+    ir.inputs[0].get_tensor().set_names({info.input_name})
+    ir.outputs[0].get_tensor().set_names({info.output_name})
+    ir.set_rt_info(PRECISION_HINTS[info.precision], HINT_KEY)
+    ir.set_rt_info(info.to_json(), INFO_KEY)
+    weights = path.with_suffix(".bin")
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}.") as tmp:
+        staged = Path(tmp) / path.name
+        ov.save_model(ir, str(staged), compress_to_fp16=False)
+        os.replace(staged.with_suffix(".bin"), weights)
+        os.replace(staged, path)
+    return [path, weights]
+
+
+def read_ir(path: Path) -> Any:
+    """The ``openvino.Model`` of the IR ``path``; a missing .bin or a damaged file names it."""
+    weights = path.with_suffix(".bin")
+    if not weights.is_file():
+        raise ArtifactError(
+            f"{weights} is missing: an OpenVINO IR is two files, {path.name} and its weights "
+            f"{weights.name}; copy both"
+        )
+    try:
+        return import_openvino().Core().read_model(str(path), str(weights))
+    except RuntimeError as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
+        raise ArtifactError(f"{path}: OpenVINO cannot read this IR ({reason})") from None
+
+
+def load(path: Path, threads: int) -> tuple[ArtifactInfo, Callable[[torch.Tensor], torch.Tensor]]:
+    """The metadata of the IR ``path`` and a callable from images to logits, compiled at the
+    precision the IR records (checked after compiling) on the fast path's streams."""
+    ir = read_ir(path)
+    if not ir.has_rt_info(INFO_KEY):
+        raise ArtifactError(
+            f"{path}: the IR carries no effnet metadata (class names, preprocessing); export it "
+            "with 'effnet export'"
+        )
+    info = ArtifactInfo.from_json(str(ir.get_rt_info(INFO_KEY).astype(str)), path)
+    streamed = StreamedModel(ir, threads, PRECISION_HINTS[info.precision])
+    try:
+        streamed.runner_for(1)  # compile now: a .bin that does not fit the .xml fails here
+    except RuntimeError as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else "cannot compile"
+        raise ArtifactError(f"{path}: OpenVINO cannot compile this IR ({reason})") from None
+    return info, lambda x: streamed(x)[0]

@@ -12,15 +12,14 @@ The OpenVINO backend is in :mod:`effnet.deploy.openvino`.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
-import warnings
 from typing import Any
 
 import torch
 from torch import nn
 
+from .metadata import MissingEngineError
+from .onnx import ONNX_EXPORTERS, onnx_bytes, session
 from .quantize import Calibration, quantize_onnx
 
 
@@ -28,7 +27,7 @@ def import_onnxruntime():
     try:
         import onnxruntime
     except ImportError:
-        raise ImportError(
+        raise MissingEngineError(
             "the 'onnxruntime' backend needs the onnxruntime package: pip install onnxruntime "
             "(or use backend='eager')"
         ) from None
@@ -79,7 +78,7 @@ class OnnxRuntimeRunner:
         self,
         module: nn.Module,
         threads: int,
-        exporter: str = "torchscript",
+        exporter: str = "legacy",
         opset: int = 17,
         precision: str = "fp32",
         calibration: Calibration | None = None,
@@ -90,8 +89,8 @@ class OnnxRuntimeRunner:
             raise ValueError("int8 needs calibration images (calibration=...)")
         self.precision = precision
         self.calibration = calibration
-        if exporter not in ("torchscript", "dynamo"):
-            raise ValueError(f"unknown exporter {exporter!r}; expected 'torchscript' or 'dynamo'")
+        if exporter not in ONNX_EXPORTERS:
+            raise ValueError(f"unknown ONNX exporter {exporter!r}; expected {ONNX_EXPORTERS}")
         self.ort = import_onnxruntime()
         self.module = module
         self.threads = threads
@@ -104,70 +103,29 @@ class OnnxRuntimeRunner:
 
     def export(self, sample: torch.Tensor) -> bytes:
         """The ONNX bytes of the module for inputs shaped like ``sample`` (any batch size)."""
-        # Export on the contiguous (NCHW) module: ONNX has no memory format, and ONNX Runtime picks
-        # its own blocked layout for the convs.
-        module = self.module.to(memory_format=torch.contiguous_format)
-        sample = sample.contiguous()
-        with warnings.catch_warnings():
-            # The model's input check compares shapes in Python, which the tracer notes; and the
-            # TorchScript-based exporter announces its deprecation. Neither changes the graph.
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            if self.exporter == "torchscript":
-                # Five times faster to export than the dynamo exporter here (4 s vs 20 s for B0)
-                # and the sessions it yields run equally fast.
-                buf = io.BytesIO()
-                torch.onnx.export(
-                    module,
-                    (sample,),
-                    buf,
-                    dynamo=False,
-                    opset_version=self.opset,
-                    input_names=["images"],
-                    output_names=["logits"],
-                    dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
-                )
-                data = buf.getvalue()
-            else:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    program = torch.onnx.export(
-                        module,
-                        (sample,),
-                        dynamo=True,
-                        opset_version=max(self.opset, 18),
-                        input_names=["images"],
-                        dynamic_shapes=({0: torch.export.Dim("batch")},),
-                    )
-                data = program.model_proto.SerializeToString()
-        self.module.to(memory_format=torch.channels_last)
-        return data
+        try:
+            return onnx_bytes(self.module, sample[:2], self.exporter, self.opset)
+        finally:
+            self.module.to(memory_format=torch.channels_last)
 
     def session_for(self, x: torch.Tensor):
         key = tuple(x.shape[1:])
         if key not in self.sessions:
             with torch.no_grad():
                 self._tensor_output = isinstance(self.module(x[:1].contiguous()), torch.Tensor)
-            options = self.ort.SessionOptions()
-            options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
             graph = self.export(x[:1])
             if self.precision == "int8":
                 assert self.calibration is not None
                 graph = quantize_onnx(graph, self.calibration, key)
             self.graphs[key] = graph
-            self.sessions[key] = self.ort.InferenceSession(
-                graph, options, providers=["CPUExecutionProvider"]
-            )
+            self.sessions[key] = session(graph, self.threads)
         return self.sessions[key]
 
     def __call__(self, x: torch.Tensor) -> Any:
         if x.device.type != "cpu":
             raise ValueError(f"the onnxruntime backend runs on CPU tensors, got {x.device}")
         x = x.detach().to(torch.float32).contiguous()
-        session = self.session_for(x)
-        outputs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+        sess = self.session_for(x)
+        outputs = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
         tensors = [torch.from_numpy(o) for o in outputs]
         return tensors[0] if self._tensor_output else tensors

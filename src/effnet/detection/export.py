@@ -1,4 +1,5 @@
-"""ONNX export of a detector, checked against PyTorch with the classifiers' export machinery.
+"""ONNX export of a detector through the one ONNX exporter (:mod:`effnet.deploy.onnx`), checked
+against PyTorch by ONNX Runtime.
 
 The exported graph is the network up to the raw head outputs, flattened to one tensor
 ``(batch, anchors, classes + 4)``: class logits then the (ty, tx, th, tw) box codes of every anchor
@@ -15,8 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..deploy.onnx import onnx_bytes, session
 from ..fileio import atomic_write
-from ..use.export import ExportCheck, run_export
+from ..use.export import ExportCheck
 from .loss import flatten_outputs
 from .model import EfficientDet
 
@@ -41,31 +43,22 @@ def export_detector(
     """Write the detector to ONNX (batch axis dynamic) and compare it with PyTorch on random
     batches of 3 and 1 run through onnxruntime."""
     import copy
-    import warnings
 
     size = image_size or model.spec.image_size
     wrapped = FlatOutputs(copy.deepcopy(model).cpu()).eval()
     generator = torch.Generator().manual_seed(0)
     example = torch.randn(2, 3, size, size, generator=generator)
     path = Path(path)
-    with warnings.catch_warnings(), atomic_write(path) as tmp:
-        warnings.simplefilter("ignore")  # tracer notes; correctness is checked below
-        torch.onnx.export(
-            wrapped,
-            (example,),
-            str(tmp),
-            dynamo=False,
-            input_names=["images"],
-            output_names=["outputs"],
-            dynamic_axes={"images": {0: "batch"}, "outputs": {0: "batch"}},
-            opset_version=17,
-        )
+    graph = onnx_bytes(wrapped, example, "legacy", 17, output_name="outputs")
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(graph)
+    sess = session(path, torch.get_num_threads())
     diffs, peak = {}, 0.0
     for batch in (3, 1):
         x = torch.randn(batch, 3, size, size, generator=generator)
         with torch.no_grad():
             expected = wrapped(x)
-        got = run_export(path, "onnx", x)
+        got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
         diffs[batch] = float((got - expected).abs().max())
         peak = max(peak, float(expected.abs().max()))
     return path, ExportCheck(diffs, peak)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from ..data.preprocess import eval_transform
 from ..evaluation import evaluate as score
 from ..models import EfficientNet
 from ..weights.hub import preprocess_for
+
+if TYPE_CHECKING:
+    from ..deploy.artifact import DeployedModel
 
 
 @dataclass
@@ -113,7 +116,7 @@ class EvalResult:
 
 
 def evaluate(
-    model: EfficientNet,
+    model: EfficientNet | DeployedModel,
     data_dir: str | os.PathLike,
     batch_size: int = 64,
     workers: int = 0,
@@ -153,7 +156,8 @@ def evaluate(
     topk = min(5, len(names))
     start = time.perf_counter()
     bar = tqdm(loader, desc="eval", unit="batch", disable=not progress, leave=False)
-    scores = score(model, bar, topk=topk, num_classes=len(names), on_skipped=skip)
+    device = getattr(model, "device", None)  # a deployed model says; a torch module's parameters
+    scores = score(model, bar, topk=topk, num_classes=len(names), on_skipped=skip, device=device)
     if scores.count == 0:
         raise ValueError(
             f"none of the {len(folder)} images in {data_dir} could be read "

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -22,6 +22,9 @@ from ..data.loading import Skipped, SkipWarner
 from ..data.preprocess import Preprocess, eval_transform
 from ..models import EfficientNet
 from ..weights.hub import preprocess_for
+
+if TYPE_CHECKING:
+    from ..deploy.artifact import DeployedModel
 
 
 @dataclass
@@ -103,7 +106,7 @@ def _readable(
 
 @torch.no_grad()
 def predict(
-    model: EfficientNet,
+    model: EfficientNet | DeployedModel,
     paths: Sequence[str | os.PathLike],
     top_k: int = 5,
     batch_size: int = 32,
@@ -129,7 +132,7 @@ def predict(
     transform = eval_transform(preprocess)
     mismatched: list[tuple[Path, str]] = []
     model.eval()
-    device = next(model.parameters()).device
+    device = getattr(model, "device", None) or next(model.parameters()).device
     k = min(top_k, len(names))
     lenient = {Path(p) for p in skippable}
     warn = on_skipped or SkipWarner()

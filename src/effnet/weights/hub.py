@@ -90,6 +90,8 @@ def preprocess_for(target: Any) -> Preprocess:
         return target.preprocess
     if hasattr(target, "spec"):  # an effnet model
         return target.preprocess or default_preprocess(target.spec)
+    if isinstance(getattr(target, "preprocess", None), Preprocess):  # a deployed model
+        return target.preprocess
     if isinstance(target, (str, os.PathLike)):
         text = str(target)
         if text.endswith(".safetensors"):
