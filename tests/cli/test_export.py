@@ -21,7 +21,8 @@ def test_onnx_b0_through_the_cli_matches_pytorch_at_batch_3_and_1(tmp_path, caps
     out = tmp_path / "b0.onnx"
     assert main(["export", "--weights", str(weights), "--format", "onnx", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert f"wrote {out} (onnx, input (batch, 3, {RESOLUTION}, {RESOLUTION})" in printed
+    shape = f"(batch, 3, {RESOLUTION}, {RESOLUTION})"
+    assert f"wrote {out} (onnx fp32, input 'images' {shape})" in printed
     assert "max abs difference vs PyTorch: batch 3:" in printed and "batch 1:" in printed
     assert not list(tmp_path.glob("*.data"))  # one self-contained file
 
@@ -43,7 +44,7 @@ def test_random_weights_need_model_and_say_so(tmp_path, capsys):
     assert main([*argv, "--resolution", "64", "--no-check"]) == 0
     printed = capsys.readouterr().out
     assert "note: no --weights given; exporting a randomly initialised efficientnet_b0" in printed
-    assert "input (batch, 3, 64, 64)" in printed and "max abs difference" not in printed
+    assert "(batch, 3, 64, 64)" in printed and "max abs difference" not in printed
     loaded = torch.jit.load(str(out))
     assert loaded(torch.zeros(2, 3, 64, 64)).shape == (2, 1000)
     assert main(["export", "--format", "torchscript"]) == 2

@@ -51,27 +51,32 @@ def test_the_check_reports_the_difference_from_other_weights(tmp_path):
     """check_export is real: against a model whose logits are shifted by 1 it reports 1."""
     model = calibrated("efficientnet_b0")
     path = export_model(model, tmp_path / "b0.pt", "torchscript", RESOLUTION)
-    same = check_export(path, "torchscript", model, RESOLUTION)
+    same = check_export(path, model, RESOLUTION)
     assert set(same.max_abs_diff) == {3, 1} and same.worst <= TOLERANCE
     assert 0.5 < same.max_abs_output < 100
     shifted = copy.deepcopy(model)
     with torch.no_grad():
         shifted.classifier.bias += 1.0
-    check = check_export(path, "torchscript", shifted, RESOLUTION)
+    check = check_export(path, shifted, RESOLUTION)
     assert check.worst == pytest.approx(1.0, abs=1e-4)
     assert "batch 3: " in same.format() and "batch 1: " in same.format()
 
 
 def test_bad_requests_are_refused(tmp_path):
     model = calibrated("efficientnet_b0")
-    with pytest.raises(ValueError, match="unknown export format 'tflite'"):
-        export_model(model, tmp_path / "x", "tflite", RESOLUTION)
+    with pytest.raises(ValueError, match="unknown format 'coreml'"):
+        export_model(model, tmp_path / "x", "coreml", RESOLUTION)
+    with pytest.raises(ValueError, match="torchscript is written at fp32, not int8"):
+        export_model(model, tmp_path / "x.pt", "torchscript", RESOLUTION, precision="int8")
+    with pytest.raises(ValueError, match="int8 needs calibration images"):
+        export_model(model, tmp_path / "x.onnx", "onnx", RESOLUTION, precision="int8")
     with pytest.raises(ValueError, match="resolution must be at least 8"):
         export_model(model, tmp_path / "x.pt", "torchscript", 4)
     with pytest.raises(ValueError, match="unknown ONNX exporter 'fast'"):
         export_model(model, tmp_path / "x.onnx", "onnx", RESOLUTION, exporter="fast")
-    with pytest.raises(FileNotFoundError, match=r"exported file .*gone.pt does not exist"):
-        run_export(tmp_path / "gone.pt", "torchscript", torch.zeros(1, 3, 8, 8))
+    with pytest.raises(FileNotFoundError, match=r".*gone.onnx does not exist"):
+        run_export(tmp_path / "gone.onnx", torch.zeros(1, 3, 8, 8))
+    assert not list(tmp_path.iterdir())  # nothing written by a refused request
     assert default_output_path("efficientnet_b0", "onnx").name == "efficientnet_b0.onnx"
 
 
@@ -83,11 +88,14 @@ def test_onnx_b1_matches_pytorch_at_batch_3_and_1(tmp_path):
     assert_onnx_graph_is_inference_only(path)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     # The file says what it classifies and how to prepare its input, for users without effnet.
-    meta = session.get_modelmeta().custom_metadata_map
-    assert json.loads(meta["effnet.class_names"]) == model.class_names
-    pre = json.loads(meta["effnet.preprocess"])
-    assert (pre["resolution"], pre["resize_size"], pre["interpolation"]) == (240, 274, "bicubic")
-    assert pre["mean"] == [0.485, 0.456, 0.406] and meta["effnet.model"] == "efficientnet_b1"
+    meta = json.loads(session.get_modelmeta().custom_metadata_map["effnet.artifact"])
+    assert meta["class_names"] == model.class_names
+    pre = meta["preprocess"]
+    # The preprocessing of the size it was exported at (B1 is 240 px; this file takes 128).
+    assert (pre["resolution"], pre["resize_size"], pre["interpolation"]) == (128, 146, "bicubic")
+    assert pre["mean"] == [0.485, 0.456, 0.406] and meta["model"] == "efficientnet_b1"
+    assert (meta["format"], meta["engine"], meta["precision"]) == ("onnx", "onnxruntime", "fp32")
+    assert meta["input"]["name"] == "images" and meta["input"]["shape"] == [3, 128, 128]
     for batch, x, expected in reference_and_inputs(model):
         (got,) = session.run(None, {"images": x.numpy()})
         assert got.shape == (batch, 10)
@@ -118,5 +126,5 @@ def test_default_onnx_exporter_on_b1(tmp_path):
     model = calibrated("efficientnet_b1")
     path = export_model(model, tmp_path / "b1.onnx", "onnx", RESOLUTION)
     assert_onnx_graph_is_inference_only(path)
-    check = check_export(path, "onnx", model, RESOLUTION)
+    check = check_export(path, model, RESOLUTION)
     assert check.worst <= TOLERANCE and check.max_abs_output > 0.5
