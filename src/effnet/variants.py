@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .paper import TABLE2
 from .scaling import scale
 from .spec import EFFICIENTNET_B0, EFFICIENTNET_ES, EFFICIENTNET_LITE0, NetSpec
-from .variants_v2 import V2_COEFFICIENTS
+from .variants_v2 import V2_COEFFICIENTS, V2_PAPER
 
 
 @dataclass(frozen=True)
@@ -104,3 +104,37 @@ def variant_spec(name: str) -> NetSpec:
         dropout=v.dropout,
         name=name,
     )
+
+
+#: ImageNet top-1 (%) published with the reference Lite and EdgeTPU checkpoints (fp32, at each
+#: variant's own resolution), from the reference repositories' tables: the papers of those
+#: families give no per-variant table.
+REFERENCE_TOP1: dict[str, float] = {
+    "efficientnet_lite0": 75.1,
+    "efficientnet_lite1": 76.7,
+    "efficientnet_lite2": 77.6,
+    "efficientnet_lite3": 79.8,
+    "efficientnet_lite4": 81.5,
+    "efficientnet_es": 77.23,
+    "efficientnet_em": 78.69,
+    "efficientnet_el": 80.62,
+}
+
+#: Each family's variants with a published top-1, cheapest first.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "b": tuple(n for n, v in VARIANTS.items() if v.paper_top1 is not None),
+    "lite": tuple(n for n in REFERENCE_TOP1 if "lite" in n),
+    "edgetpu": tuple(n for n in REFERENCE_TOP1 if "lite" not in n),
+    "v2": tuple(n for n, row in V2_PAPER.items() if row.note == "ImageNet-1k"),
+}
+
+
+def published_top1(name: str) -> float | None:
+    """The ImageNet top-1 (%) published for a variant: Table 2 for B0-B7, the V2 paper for V2, the
+    reference repositories for Lite and EdgeTPU; None where none is published."""
+    if name in V2_PAPER:
+        return V2_PAPER[name].top1
+    if name in REFERENCE_TOP1:
+        return REFERENCE_TOP1[name]
+    variant = VARIANTS.get(name)
+    return variant.paper_top1 if variant else None

@@ -12,6 +12,7 @@ import pytest
 
 from effnet.cli import main
 from effnet.experiments import pick as pick_module
+from effnet.variants import FAMILIES
 
 #: docs/paper.md section 1, Table 2: ImageNet top-1 of B0..B7.
 PAPER_TOP1 = {f"efficientnet_b{i}": t for i, t in enumerate(
@@ -19,8 +20,13 @@ PAPER_TOP1 = {f"efficientnet_b{i}": t for i, t in enumerate(
 )}  # fmt: skip
 
 
+#: Each variant's place in its family, cheapest first (B3 -> 3, EdgeTPU-M -> 1, V2-S -> 4).
+RANK = {name: i for family in FAMILIES.values() for i, name in enumerate(family)}
+
+
 class FakeTiming:
-    """B_i takes 10 ms * 2**i per batch; records every call; optionally advances a fake clock."""
+    """The i-th variant of a family (B_i) takes 10 ms * 2**i per batch; records every call;
+    optionally advances a fake clock."""
 
     def __init__(self, seconds_per_call: float = 0.0, backend: str | None = None) -> None:
         self.calls: list[tuple] = []
@@ -31,7 +37,7 @@ class FakeTiming:
     def __call__(self, name, backend, batch_size, threads, runs, precision="fp32"):
         self.calls.append((name, backend, batch_size, threads, runs))
         self.clock += self.seconds_per_call
-        return 0.010 * 2 ** int(name[-1]), self.backend or backend, precision
+        return 0.010 * 2 ** RANK[name], self.backend or backend, precision
 
     @property
     def measured(self) -> list[str]:
@@ -47,7 +53,9 @@ def fake(monkeypatch):
 
 
 def pick(capsys, *argv: str) -> tuple[int, str]:
-    code = main(["pick", *argv])
+    """``effnet pick ARGV``, among the B family unless ARGV names another (--family)."""
+    family = [] if "--family" in argv else ["--family", "b"]
+    code = main(["pick", *family, *argv])
     out, err = capsys.readouterr()
     return code, out + err
 
@@ -162,3 +170,25 @@ def test_real_run_times_b0_and_stops_at_the_time_limit(capsys):
     assert ms > 0 and ips == pytest.approx(1000 / ms, rel=0.01, abs=0.05)  # batch 1, 1 decimal
     assert "stopped: time limit of 0 s reached after efficientnet_b0" in out
     assert "recommended: efficientnet_b0 (paper top-1 77.1%" in out
+
+
+def test_every_family_is_timed_and_the_best_published_top1_that_fits_wins(fake, capsys):
+    """Lite, EdgeTPU and V2 are timed beside B, each cheapest first and each stopped at its first
+    variant over budget; the recommendation is the best published top-1 among all that fit."""
+    code, out = pick(capsys, "--latency-ms", "25", "--backend", "eager", "--family", "all")
+    assert code == 0
+    # 10 and 20 ms fit, the third of each family (40 ms) is over budget.
+    assert fake.measured == [
+        "efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
+        "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+        "efficientnet_es", "efficientnet_em", "efficientnet_el",
+        "efficientnetv2_b0", "efficientnetv2_b1", "efficientnetv2_b2",
+    ]  # fmt: skip
+    # V2-B1 (79.8%, the V2 reference table) beats B1 (79.1%), EdgeTPU-M (78.69%), Lite1 (76.7%).
+    assert "recommended: efficientnetv2_b1 (paper top-1 79.8%" in out
+
+
+def test_one_family_alone(fake, capsys):
+    code, out = pick(capsys, "--latency-ms", "1e6", "--backend", "eager", "--family", "lite")
+    assert code == 0 and fake.measured == [f"efficientnet_lite{i}" for i in range(5)]
+    assert "recommended: efficientnet_lite4 (paper top-1 81.5%" in out

@@ -23,7 +23,7 @@ def test_candidates_are_the_variants_with_a_paper_top1_cheapest_first():
 
 
 def test_latency_budget_keeps_the_most_accurate_fitting_variant():
-    result = pick(latency_ms=50, backend="eager", threads=1, measure=doubling)
+    result = pick(latency_ms=50, backend="eager", threads=1, measure=doubling, family="b")
     assert [t.model for t in result.timings] == [f"efficientnet_b{i}" for i in range(4)]
     assert [t.fits for t in result.timings] == [True, True, True, False]
     assert [t.top1 for t in result.timings] == list(PAPER_TOP1[:4])
@@ -33,7 +33,7 @@ def test_latency_budget_keeps_the_most_accurate_fitting_variant():
 
 
 def test_throughput_budget_defaults_to_batch_32():
-    result = pick(throughput=500, backend="eager", measure=doubling)
+    result = pick(throughput=500, backend="eager", measure=doubling, family="b")
     assert result.batch_size == 32
     assert result.timings[0].images_per_s == pytest.approx(3200)
     assert result.best.model == "efficientnet_b2"
@@ -46,7 +46,7 @@ def test_auto_is_resolved_on_the_first_variant_and_kept():
         seen.append((backend, precision))
         return 0.001, "openvino", "bf16"
 
-    result = pick(latency_ms=1e6, backend="auto", precision="auto", measure=resolves)
+    result = pick(latency_ms=1e6, backend="auto", precision="auto", measure=resolves, family="b")
     assert seen == [("auto", "auto")] + [("openvino", "bf16")] * 7
     assert (result.backend, result.precision) == ("openvino", "bf16")
     assert "top-1 is the paper's fp32 figure" in result.format()
@@ -61,7 +61,7 @@ def test_the_default_measurement_is_benchs_mean_after_one_warmup(monkeypatch):
 
     monkeypatch.setattr(pick_module, "bench", fake_bench)
     monkeypatch.setattr(pick_module, "time", types.SimpleNamespace(monotonic=lambda: 0.0))
-    result = pick(latency_ms=25, backend="auto", threads=1, runs=2)
+    result = pick(latency_ms=25, backend="auto", threads=1, runs=2, family="b")
     assert calls[0] == ("efficientnet_b0", "auto", 1, 1, 2, 1, "fp32")
     assert [c[1] for c in calls[1:]] == ["eager"] * 7  # what bench reported it resolved to
     assert result.timings[0].latency_ms == pytest.approx(20.0)  # the mean of the runs
@@ -100,6 +100,7 @@ def test_report_names_the_choice_or_the_fastest_miss():
         ({"latency_ms": 0}, "the budget must be positive"),
         ({"latency_ms": 10, "threads": 0}, "threads must be positive"),
         ({"latency_ms": 10, "time_limit_s": -1}, "time limit must not be negative"),
+        ({"latency_ms": 10, "family": "mobilenet"}, "unknown family 'mobilenet'"),
     ],
 )
 def test_bad_arguments_are_refused_before_timing(kwargs, message):

@@ -12,10 +12,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "pick",
-        help="time B0..B7 on this machine and recommend the most accurate one within a budget",
-        description="Times the variants smallest first (each at its own resolution, on the fast "
-        "path unless --backend says otherwise), stops at the first one over budget, and "
-        "recommends the one with the best paper top-1 that fits.",
+        help="time the EfficientNet families on this machine and recommend the most accurate one "
+        "within a budget",
+        description="Times each family's variants smallest first (B0-B7, Lite0-4, EdgeTPU-S/M/L, "
+        "V2-B0..L; each at its own resolution, on the fast path unless --backend says otherwise), "
+        "stops a family at its first variant over budget, and recommends the one with the best "
+        "published top-1 that fits.",
         **example_help(
             "effnet pick --latency-ms 50\n"
             "effnet pick --throughput 100 --batch-size 32 --threads 2\n"
@@ -38,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="bf16 / int8 where this CPU has the units; auto: the fastest of those (default fp32)",
     )
     p.add_argument("--runs", type=int, default=5, help="timed runs per variant")
+    p.add_argument(
+        "--family",
+        choices=("all", "b", "lite", "edgetpu", "v2"),
+        default="all",
+        help="which EfficientNet family to consider (default: all)",
+    )
     p.add_argument(
         "--time-limit",
         type=float,
@@ -63,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         runs=args.runs,
         time_limit_s=args.time_limit,
         precision=args.precision,
+        family=args.family,
     )
     print(result.format())
     return 0 if result.best is not None else 1

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..speed.bench import bench
-from ..variants import VARIANTS
+from ..variants import FAMILIES, published_top1
 
-#: The variants the paper reports top-1 for, cheapest first (B8 and L2 have no Table 2 row).
-CANDIDATES = tuple(name for name, v in VARIANTS.items() if v.paper_top1 is not None)
+#: The B variants the paper reports top-1 for, cheapest first (B8 and L2 have no Table 2 row).
+CANDIDATES = FAMILIES["b"]
+#: What ``family`` may name: one family, or all of them.
+FAMILY_CHOICES = (*FAMILIES, "all")
 
 
 @dataclass(frozen=True)
@@ -107,13 +109,16 @@ def pick(
     time_limit_s: float = 300.0,
     measure: Measure | None = None,
     precision: str = "fp32",
+    family: str = "all",
 ) -> Pick:
     """Time the variants and report which fits ``latency_ms`` per batch or ``throughput`` img/s.
 
     ``batch_size`` defaults to 1 for a latency budget and 32 for a throughput one. With
     ``backend="auto"`` (or ``precision="auto"``: the fastest precision this CPU has units for) the
-    choice is made once, on B0, and used for every variant. ``measure``
-    replaces the timing (default: :func:`effnet.speed.bench.bench`), e.g. with stored figures.
+    choice is made once, on the first variant timed, and used for every variant. ``family``: "b",
+    "lite", "edgetpu", "v2" or "all" (each family timed cheapest first, stopping at its first
+    variant over budget). ``measure`` replaces the timing (default:
+    :func:`effnet.speed.bench.bench`), e.g. with stored figures.
     """
     import torch
 
@@ -126,25 +131,54 @@ def pick(
         raise ValueError(f"threads must be positive, got {threads}")
     if time_limit_s < 0:
         raise ValueError(f"the time limit must not be negative, got {time_limit_s}")
+    if family not in FAMILY_CHOICES:
+        raise ValueError(f"unknown family {family!r}; expected one of {FAMILY_CHOICES}")
     # Looked up at call time, not bound as a default, so the module-level timing can be replaced.
     measure = measure or _measure
     batch = batch_size or (1 if latency_ms is not None else 32)
     threads = threads or torch.get_num_threads()
     label = f"{latency_ms:g} ms per batch" if latency_ms is not None else f"{throughput:g} img/s"
 
+    families = list(FAMILIES) if family == "all" else [family]
     start = time.monotonic()
     timings: list[Timing] = []
-    stopped = "measured every variant"
-    for name in CANDIDATES:
+    stops = []
+    for name in families:
+        if timings and time.monotonic() - start > time_limit_s:
+            stops.append(f"time limit of {time_limit_s:g} s reached before the {name} family")
+            break
+        backend, precision, why = _time_family(
+            FAMILIES[name], measure, timings, backend, batch, threads, runs, precision,
+            latency_ms, throughput, start, time_limit_s,
+        )  # fmt: skip
+        stops.append(f"{name}: {why}" if len(families) > 1 else why)
+    return Pick(label, backend, batch, threads, timings, "; ".join(stops), precision)
+
+
+def _time_family(
+    names: tuple[str, ...],
+    measure: Measure,
+    timings: list[Timing],
+    backend: str,
+    batch: int,
+    threads: int,
+    runs: int,
+    precision: str,
+    latency_ms: float | None,
+    throughput: float | None,
+    start: float,
+    time_limit_s: float,
+) -> tuple[str, str, str]:
+    """Time one family cheapest first into ``timings``; returns the backend and precision "auto"
+    resolved to, and why timing stopped."""
+    for name in names:
         seconds, backend, precision = measure(name, backend, batch, threads, runs, precision)
         # "auto" resolves on the first (smallest) variant, then stays fixed
         ms, ips = seconds * 1e3, batch / seconds
-        fits = ms <= latency_ms if latency_ms is not None else ips >= throughput
-        timings.append(Timing(name, VARIANTS[name].paper_top1, ms, ips, fits))
+        fits = ms <= latency_ms if latency_ms is not None else ips >= (throughput or 0)
+        timings.append(Timing(name, published_top1(name) or 0.0, ms, ips, fits))
         if not fits:
-            stopped = f"{name} is over budget; bigger variants are slower"
-            break
-        if time.monotonic() - start > time_limit_s and name != CANDIDATES[-1]:
-            stopped = f"time limit of {time_limit_s:g} s reached after {name}"
-            break
-    return Pick(label, backend, batch, threads, timings, stopped, precision)
+            return backend, precision, f"{name} is over budget; bigger variants are slower"
+        if time.monotonic() - start > time_limit_s and name != names[-1]:
+            return backend, precision, f"time limit of {time_limit_s:g} s reached after {name}"
+    return backend, precision, "measured every variant"
