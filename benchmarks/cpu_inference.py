@@ -25,13 +25,11 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
-import io
 import json
 import platform
 import statistics
 import sys
 import time
-import warnings
 from collections.abc import Callable
 
 import timm
@@ -83,23 +81,10 @@ def channels_last(model: torch.nn.Module) -> Runner:
 def onnxruntime_session(model: torch.nn.Module, sample: torch.Tensor, threads: int) -> Runner:
     """ONNX Runtime as a user would set it up from the peer: default export, default session
     options apart from the thread count (graph optimisation defaults to ALL)."""
-    import onnxruntime as ort
+    from effnet.deploy.onnx import onnx_bytes, session
 
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (sample[:1],),
-            buf,
-            dynamo=False,
-            input_names=["x"],
-            dynamic_axes={"x": {0: "batch"}},
-        )
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
-    return lambda x: torch.from_numpy(session.run(None, {"x": x.contiguous().numpy()})[0])
+    sess = session(onnx_bytes(model, sample[:2]), threads)
+    return lambda x: torch.from_numpy(sess.run(None, {"images": x.contiguous().numpy()})[0])
 
 
 def interleaved(

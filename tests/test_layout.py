@@ -99,3 +99,22 @@ def test_layering_contracts_hold():
     result = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "0 broken" in result.stdout
+
+
+#: The calls that write a deployable graph; only the deployment layer's one exporter per format
+#: (src/effnet/deploy/) may make them in the library, the benchmarks and the configs (tests may,
+#: to build the foreign files that effnet must refuse).
+EXPORT_CALLS = ("torch.onnx.export(", "convert_model(", "torch.jit.trace(", "to_edge_transform")
+
+
+def test_one_exporter_per_format_lives_in_the_deployment_layer():
+    offenders = []
+    for folder in ("src", "benchmarks", "configs"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.is_relative_to(SRC / "deploy") or path == Path(__file__):
+                continue
+            text = path.read_text()
+            for call in EXPORT_CALLS:
+                if call in text:
+                    offenders.append(f"{path.relative_to(ROOT)}: {call}")
+    assert not offenders, "export paths outside effnet.deploy:\n" + "\n".join(offenders)

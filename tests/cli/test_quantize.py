@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 import effnet
 from effnet.cli import main

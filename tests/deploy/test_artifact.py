@@ -87,7 +87,7 @@ def test_an_ir_without_its_bin_or_with_another_bin_names_the_file(mini, tmp_path
 
 
 def test_damaged_or_foreign_onnx_files_name_the_file(mini, tmp_path):
-    model, images = mini
+    model, _ = mini
     (path,) = export_artifact(model, tmp_path / "m.onnx", resolution=48)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])

@@ -4,9 +4,7 @@ On a small network holding every layer kind of B0 (tests/deploy/test_inference.m
 accuracy on a trained model is tests/deploy/test_fidelity.py.
 """
 
-import io
 import re
-import warnings
 
 import onnx
 import pytest
@@ -78,14 +76,9 @@ def test_kept_modules_match_both_exporters_names():
 
 
 def onnx_bytes(model, images) -> bytes:
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model, (images[:1],), buf, dynamo=False, input_names=["images"],
-            dynamic_axes={"images": {0: "batch"}},
-        )  # fmt: skip
-    return buf.getvalue()
+    from effnet.deploy.onnx import onnx_bytes as export
+
+    return export(model, images[:2])
 
 
 def test_onnx_int8_has_per_channel_weights_and_keeps_stem_se_classifier_fp32():
@@ -119,10 +112,10 @@ def weight_type(op) -> str:
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::FutureWarning")
 def test_openvino_int8_quantizes_weights_outside_the_kept_modules():
-    import openvino as ov
+    from effnet.deploy.openvino import OpenVinoRunner
 
     model, images = mini(32)
-    ov_model = ov.convert_model(model, example_input=images[:1], input=[(-1, 3, 32, 32)])
+    ov_model = OpenVinoRunner(model, 1).convert(images[:2])  # the fast path's one converter
     quantized = quantize_openvino(ov_model, images, (3, 32, 32))
     layers = {
         op.get_friendly_name(): weight_type(op)

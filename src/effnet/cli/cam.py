@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     maps = []
     view = None
     for weights in args.weights:
+        refuse_artifact(weights)
         model = load(weights, args.model, args.device)
         index = _class_index(args.target, model.class_names)
         seen, result = cam_for_image(model, args.image, args.method, index, args.layer)
@@ -83,3 +84,15 @@ def run(args: argparse.Namespace) -> int:
     path = render_cam_figure(view, maps, out, args.size, image_title=Path(args.image).name)
     print(f"wrote {path}")
     return 0
+
+
+def refuse_artifact(weights: str) -> None:
+    """An exported file has no gradients to take a class activation map from: one clear line."""
+    from ..deploy.metadata import format_for_path
+
+    fmt = format_for_path(weights)
+    if fmt is not None:
+        raise ValueError(
+            f"{weights} is a {fmt.name} file, which runs without gradients; a class activation "
+            "map needs the checkpoint (.safetensors) it was exported from"
+        )
