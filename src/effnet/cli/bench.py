@@ -24,10 +24,39 @@ def register(sub: argparse._SubParsersAction) -> None:
             "effnet bench --table4 --models b1 resnet152 --runs 5\n"
             "effnet bench efficientnet_b0 --batch-size 32 --threads 2 --backend all\n"
             "effnet bench efficientnet_b0 --backend openvino --precision bf16 --batch-size 32\n"
-            "effnet bench efficientnet_b0 --backend onnxruntime --json b0.json"
+            "effnet bench efficientnet_b0 --backend onnxruntime --json b0.json\n"
+            "effnet bench runs/lite0/best.safetensors --eval data/val   # what to deploy here\n"
+            "effnet bench lite0_int8.tflite --eval data/val --batch-size 1"
         ),
     )
-    p.add_argument("models", nargs="*", help="models to time (throughput mode)")
+    p.add_argument(
+        "models",
+        nargs="*",
+        help="models to time (throughput mode): registered names, or one checkpoint or exported "
+        "file, which times every engine x precision of it (with --eval: and its accuracy)",
+    )
+    p.add_argument(
+        "--eval",
+        dest="eval_data",
+        help="labelled images ('digits' or DATA/<class>/<image>): every engine x precision row "
+        "gets top-1 and agreement with fp32, and a last line recommends one",
+    )
+    p.add_argument(
+        "--calibration",
+        help="images to calibrate int8 rows on ('digits' or a folder; default: the --eval images)",
+    )
+    p.add_argument(
+        "--formats",
+        nargs="+",
+        choices=("onnx", "openvino", "torchscript", "tflite", "executorch"),
+        help="with a file or --eval: the formats to compare (default: every installed one)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.5,
+        help="accuracy points a recommended row may lose against fp32 (default 0.5)",
+    )
     p.add_argument("--table4", action="store_true", help="the paper's latency protocol")
     p.add_argument(
         "--models",
@@ -68,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--backend all is for throughput mode; pick one backend for --table4")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be positive, got {args.threads}")
-    if args.table4:
+    if args.models and (args.eval_data or _is_file(args.models[0])):
+        payload = run_compare(args)
+    elif args.table4:
         report = run_table4(args)
         print(report.format())
         payload = report.to_dict()
@@ -136,3 +167,66 @@ def run_table4(args: argparse.Namespace):
         threads=args.threads or 1,
         memory=args.memory,
     )
+
+
+def _is_file(name: str) -> bool:
+    from pathlib import Path
+
+    return Path(name).is_file() or "/" in name or Path(name).suffix != ""
+
+
+def run_compare(args: argparse.Namespace) -> dict | None:
+    """``effnet bench FILE [--eval DATA]``: every engine x precision of one checkpoint (or the
+    exported file alone), timed side by side, with accuracy and a recommendation."""
+    import torch
+
+    from ..deploy.artifact import load_artifact
+    from ..deploy.metadata import format_for_path
+    from ..speed.compare import compare_engines, format_rows, recommend
+    from ._weights import load_images
+
+    if len(args.models) != 1:
+        raise ValueError("give one checkpoint or exported file to compare engines on")
+    if args.table4 or args.backend not in (None, "all") or args.memory:
+        raise ValueError(
+            "--eval / a file compares every engine: drop --table4, --backend, --memory"
+        )
+    name = args.models[0]
+    if format_for_path(name):
+        model = load_artifact(name, args.threads)
+    else:
+        from ..weights.factory import load
+
+        model = load(name, None, "cpu")
+    images = labels = calibration = None
+    if args.eval_data:
+        images, labels = load_images(args.eval_data, model, "test")
+    if args.calibration:
+        calibration, _ = load_images(args.calibration, model, "train", 300)
+    elif images is not None:
+        calibration = images[:300]
+        print(f"int8 calibrated on {min(300, len(images))} of the --eval images (--calibration)")
+    precisions = None if args.precision in (None, "all") else [args.precision]
+    threads = args.threads or torch.get_num_threads()
+    rows, notes = compare_engines(
+        model,
+        args.batch_size,
+        threads,
+        args.runs,
+        images,
+        labels,
+        calibration,
+        precisions,
+        args.formats,
+    )
+    print(format_rows(rows, args.batch_size, threads))
+    for note in notes:
+        print(f"note: {note}")
+    best, why = recommend(rows, args.tolerance)
+    print(f"recommended: {best.engine} {best.precision} ({best.format}): {why}")
+    return {
+        "protocol": "engines",
+        "model": name,
+        "rows": [r.to_dict() for r in rows],
+        "recommended": {"engine": best.engine, "precision": best.precision, "why": why},
+    }

@@ -96,7 +96,8 @@ def measure_fidelity(
         data,
         n,
         agree1 / n,
-        overlap5 / n if k and k > 1 else None,
+        # Top-5 agreement says something only with more than 5 classes (else it is always 100%).
+        overlap5 / n if k == 5 and want.shape[1] > 5 else None,
         worst,
         correct / n if labelled else None,
         correct_ref / n if labelled else None,

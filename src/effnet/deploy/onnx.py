@@ -110,7 +110,9 @@ def export(
     from .fuse import fold_batchnorm
     from .quantize import quantize_onnx
 
-    module = fold_batchnorm(model, strict=False).eval()
+    # int8 quantizes the folded convs, as the fast path does; fp32 exports the model as it is
+    # (ONNX Runtime fuses batch norm itself, and a fold done here would round differently).
+    module = fold_batchnorm(model, strict=False) if info.precision == "int8" else model.eval()
     example = torch.randn(2, *info.input_shape, generator=torch.Generator().manual_seed(0))
     graph = onnx_bytes(module, example, exporter, opset, info.output_name)
     if info.precision == "int8":
