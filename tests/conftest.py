@@ -54,6 +54,13 @@ def chelsea_png(tmp_path_factory):
 #: in a single run they come last.
 ENGINE_MODULES = (
     "tests/benchmarks/test_cpu_inference.py",
+    "tests/benchmarks/test_deploy_engines.py",
+    "tests/cli/test_deployed.py",
+    "tests/deploy/test_every_format.py",
+    "tests/deploy/test_executorch.py",
+    "tests/deploy/test_litert.py",
+    "tests/deploy/test_onnx.py",
+    "tests/speed/test_compare.py",
     "tests/cli/test_bench.py",
     "tests/cli/test_pick.py",
     "tests/cli/test_quantize.py",
