@@ -56,7 +56,7 @@ SUBSTITUTIONS = {
     'pretrained="tv_in1k"': f'pretrained="{IMAGENET_STANDIN}"',
     'backend="auto"': 'backend="eager"',
 }
-#: In commands only: the TorchScript-based ONNX exporter, several times faster
+#: In export commands only: the TorchScript-based ONNX exporter, several times faster
 #: (tests/use/test_export.py and tests/cli/test_export.py run the default, torch.export, one).
 COMMAND_SUBSTITUTIONS = {".onnx": ".onnx --exporter legacy"}
 #: Commands shown but not run here, by how they start, and why.
@@ -105,7 +105,8 @@ def not_run_reason(command: str) -> str | None:
 
 
 def substitute(text: str, command: bool = False) -> str:
-    changes = {**SUBSTITUTIONS, **COMMAND_SUBSTITUTIONS} if command else SUBSTITUTIONS
+    export = command and text.removeprefix(".venv/bin/").startswith("effnet export")
+    changes = {**SUBSTITUTIONS, **COMMAND_SUBSTITUTIONS} if export else SUBSTITUTIONS
     for old, new in changes.items():
         text = text.replace(old, new)
     return text

@@ -117,15 +117,18 @@ def load_for_inference(args: argparse.Namespace) -> EfficientNet | DeployedModel
     precision = args.precision or "fp32"
     calibration = None
     if args.calibration:
-        calibration, _ = load_images(args.calibration, model, "train", 300)
+        calibration, _ = load_images(args.calibration, model, "train", 300, labelled=False)
     elif precision == "int8":
         raise ValueError("--precision int8 needs --calibration images ('digits' or a folder)")
     return fast_path(model.cpu(), args.backend, precision, calibration, threads=args.threads)
 
 
-def load_images(source: str, model, split: str, limit: int | None = None):
+def load_images(
+    source: str, model, split: str, limit: int | None = None, labelled: bool = True
+):
     """(images, labels or None) from 'digits' (that split) or a folder, preprocessed for
-    ``model``. A folder of class folders is labelled by ``model``'s class names."""
+    ``model``. A folder of class folders is labelled by ``model``'s class names; unlabelled
+    (``labelled=False``, for calibration) any folder's images are taken, spread over all of it."""
     import torch
 
     from ..data import DigitsImages, ImageFolder, eval_transform
@@ -136,14 +139,15 @@ def load_images(source: str, model, split: str, limit: int | None = None):
     transform = eval_transform(preprocess_for(model))
     if source == "digits":
         data = DigitsImages(split)
-    elif class_folders(source):
+    elif labelled and class_folders(source):
         names = model.labels()
         data = ImageFolder(source, class_to_idx={name: i for i, name in enumerate(names)})
     else:
         paths = images_under(source)
         if not paths:
             raise ValueError(f"no images in {source}")
-        images = [transform(open_image(p)) for p in paths[:limit]]
+        step = max(1, len(paths) // limit) if limit else 1  # every class, not the first few
+        images = [transform(open_image(p)) for p in paths[::step][:limit]]
         return torch.stack(images), None
     count = len(data) if limit is None else min(limit, len(data))
     pairs = [data[i] for i in range(count)]

@@ -202,7 +202,7 @@ def run_compare(args: argparse.Namespace) -> dict | None:
     if args.eval_data:
         images, labels = load_images(args.eval_data, model, "test")
     if args.calibration:
-        calibration, _ = load_images(args.calibration, model, "train", 300)
+        calibration, _ = load_images(args.calibration, model, "train", 300, labelled=False)
     elif images is not None:
         calibration = images[:300]
         print(f"int8 calibrated on {min(300, len(images))} of the --eval images (--calibration)")

@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     refuse_overwrite(out, [args.weights])
     calibration = None
     if args.calibration:
-        calibration, _ = load_images(args.calibration, model, "train", args.calibration_size)
+        size = args.calibration_size
+        calibration, _ = load_images(args.calibration, model, "train", size, labelled=False)
     print(f"exporting {describe(model)} to {fmt} {args.precision}")
     path = export_model(
         model, out, fmt, resolution, args.opset, args.exporter, args.precision, calibration
