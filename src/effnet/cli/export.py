@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction, name: str = "export") -> None:
         "weights; ONNX and OpenVINO keep the stem, squeeze-excitation and classifier fp32).",
         **example_help(
             "effnet export --weights runs/digits_ft/best.safetensors --out digits.onnx\n"
-            "effnet export --weights lite0.safetensors --format tflite --precision int8 \\\n"
-            "    --calibration data/train --eval data/val --out lite0_int8.tflite\n"
+            "effnet export --weights lite0.safetensors --precision int8 --calibration data/train "
+            "--eval data/val --out lite0_int8.tflite\n"
             "effnet export --weights b0.safetensors --format openvino --precision bf16\n"
             "effnet export --model efficientnet_b0 --format torchscript  # random weights"
         ),
