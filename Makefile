@@ -32,10 +32,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks configs
 	$(BIN)/lint-imports
 
-# One pytest worker per core; the inference-engine tests in a run of their own (tests/conftest.py).
+# One pytest worker per core; the inference-engine tests in a run of their own (tests/conftest.py),
+# a module's tests on one worker (--dist loadfile), so each module's exports are made once.
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -n auto -m "not slow and not engines"
-	$(BIN)/python -m pytest -q -n auto -m "engines and not slow"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "engines and not slow"
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto -m "slow and not engines"

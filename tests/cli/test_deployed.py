@@ -21,8 +21,16 @@ from tests.use.checkpoints import calibrated, photo_folder
 pytestmark = pytest.mark.engines
 
 CLASSES = ["astronaut", "cat", "coffee"]
-#: Every backend a checkpoint can be run on without writing a file, at fp32.
-BACKENDS = ["eager", "onnxruntime", "openvino", "litert", "executorch"]
+#: Every backend a checkpoint can be run on without writing a file, at fp32. ExecuTorch's lowering
+#: takes a minute for B0 on 2 cores: its export and runtime are in the default run through
+#: tests/deploy/test_every_format.py and test_executorch.py, this path through it in the slow one.
+BACKENDS = [
+    "eager",
+    "onnxruntime",
+    "openvino",
+    "litert",
+    pytest.param("executorch", marks=pytest.mark.slow),
+]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from torch import nn
 import effnet
 from effnet.data.preprocess import Preprocess
 from effnet.deploy import litert
-from effnet.deploy.fidelity import measure_fidelity
 from effnet.deploy.metadata import (
     ArtifactError,
     ArtifactInfo,
@@ -30,7 +29,6 @@ from effnet.deploy.metadata import (
     companion_path,
     info_for_model,
 )
-from tests.deploy.digits_model import load_digits_lite0
 from tests.photo_inputs import photos, with_statistics
 
 pytestmark = pytest.mark.engines
@@ -208,21 +206,6 @@ def test_missing_or_foreign_metadata_is_refused(exported, tmp_path):
     newer.write_bytes(good.replace(b'"schema": 1', b'"schema": 7'))
     with pytest.raises(ArtifactError, match=f"^{re.escape(str(newer))}: written by a newer effnet"):
         litert.load(newer, threads=1)
-
-
-def test_int8_keeps_the_digits_lite0s_accuracy(tmp_path):
-    """Full-integer int8 of the transfer demo's Lite0, calibrated on 300 training images, against
-    its fp32 original on the whole test split."""
-    digits = load_digits_lite0()
-    model = digits.model
-    info = info_for_model(model, "tflite", "int8")
-    path = tmp_path / "digits.tflite"
-    litert.export(model, path, info, digits.calibration(300))
-    got, run = litert.load(path, threads=2)
-    assert got.class_names == tuple(str(d) for d in range(10))
-    result = measure_fidelity(run, model, digits.test_batches(), "tflite int8", "digits test")
-    assert result.top1_agreement >= 0.99
-    assert result.accuracy_drop <= 0.5
 
 
 def tiny_model() -> tuple[nn.Module, ArtifactInfo, torch.Tensor]:
