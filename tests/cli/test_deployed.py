@@ -126,7 +126,8 @@ def test_bench_of_an_exported_file_times_it_on_its_engine(exported, photos, caps
 
 def damaged_files(exported, tmp_path):
     """(file, the name the error must give): a truncated ONNX file, an IR without its .bin, a
-    truncated IR, an ExecuTorch program whose companion JSON describes another file."""
+    truncated IR (and, in the test, a damaged ExecuTorch program beside a companion JSON that
+    describes another file)."""
     onnx_file = tmp_path / "cut.onnx"
     onnx_file.write_bytes((exported / "b0.onnx").read_bytes()[:5000])
     lonely = tmp_path / "lonely.xml"
@@ -147,7 +148,7 @@ def test_a_damaged_artifact_is_one_line_naming_it(exported, photos, tmp_path, ca
             {"sha256": "0" * 64, **json.loads(effnet.load(exported / "b0.onnx").info.to_json())}
         )
     )
-    files.append((program, "m.pte.json"))
+    files.append((program, "m.pte"))
     before = sorted(p.name for p in tmp_path.iterdir())
     for path, name in files:
         argv = {

@@ -233,9 +233,9 @@ def load(path: Path, threads: int) -> tuple[ArtifactInfo, Logits]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    info = read_companion(path)  # first: a companion that does not fit is the clearer error
-    set_threads(threads)  # before loading: a program keeps the pool it was loaded with
-    runner = _Runner(path, path.read_bytes())
+    set_threads(threads)  # first: a program keeps the pool it was loaded with
+    runner = _Runner(path, path.read_bytes())  # a damaged program is named before its companion
+    info = read_companion(path)
     if runner.shape != info.input_shape:
         raise ArtifactError(
             f"{path}: the program takes images of {list(runner.shape)}, its metadata says "
@@ -249,8 +249,9 @@ def _load_method(path: Path, data: bytes) -> tuple[Any, Any, tuple[int, ...]]:
     that takes (batch first); a damaged or truncated file is an :class:`ArtifactError` naming it."""
     runtime = _runtime()
     try:
-        program = runtime.load_program(data)
-        method = program.load_method("forward")
+        with _native_stderr_silenced():
+            program = runtime.load_program(data)
+            method = program.load_method("forward")
     except (RuntimeError, KeyError, ValueError) as err:
         raise ArtifactError(
             f"{path}: not a complete ExecuTorch program, damaged or truncated ({err}); re-export it"
@@ -280,6 +281,27 @@ def _quiet_import() -> Iterator[None]:
         log.setLevel(level)
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """The runtime's C++ logs (its CPU probe, a loader's bounds check) go straight to file
+    descriptor 2, where they would bury a command's one-line error: silenced while a program
+    loads. What goes wrong is raised as an exception, which carries the reason."""
+    import io
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        # Both: the bindings write through Python's sys.stderr, the C++ underneath to the fd.
+        with open(os.devnull, "w") as null, contextlib.redirect_stderr(io.StringIO()):
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _runtime() -> Any:
     """ExecuTorch's runtime singleton."""
     with _quiet_import():
@@ -297,12 +319,14 @@ def set_threads(threads: int) -> None:
     replacement happens under :data:`_RUNNING`, never under a running program.
     """
     global _pool_generation
-    from executorch.extension.pybindings import portable_lib
+    with _quiet_import():
+        from executorch.extension.pybindings import portable_lib
 
     threads = max(1, int(threads))
     with _RUNNING:
-        if portable_lib._threadpool_get_thread_count() != threads:
-            portable_lib._unsafe_reset_threadpool(threads)
+        with _native_stderr_silenced():  # the first call probes the CPU, loudly
+            if portable_lib._threadpool_get_thread_count() != threads:
+                portable_lib._unsafe_reset_threadpool(threads)
             _pool_generation += 1
 
 
