@@ -25,7 +25,7 @@ from skimage import data
 
 import effnet
 from effnet.deploy.cpu import cpu_info
-from effnet.speed.compare import compare_engines, format_rows
+from effnet.speed.compare import compare_at_batches, format_rows
 
 MODELS = ("efficientnet_b0", "efficientnet_lite0")
 PHONE = ("litert", "executorch")
@@ -96,17 +96,17 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.models:
         model = build(name, args.resolution)
         calibration = calibration_photos(model)
-        for batch in args.batches:
-            rows, notes = compare_engines(
-                model, batch, args.threads, args.rounds, calibration=calibration,
-                formats=args.formats,
-            )  # fmt: skip
+        by_batch, notes = compare_at_batches(
+            model, args.batches, args.threads, args.rounds, calibration=calibration,
+            formats=args.formats,
+        )  # fmt: skip
+        for batch, rows in by_batch.items():
             rows_by[name, batch] = rows
             print(f"\n{name} at {args.resolution} px")
             print(format_rows(rows, batch, args.threads))
-            for note in notes:
-                print(f"note: {note}")
             report["rows"][f"{name} batch {batch}"] = [r.to_dict() for r in rows]
+        for note in notes:
+            print(f"note: {note}")
     report["goals"] = goals(rows_by, args.resolution)
     print("\n" + "\n".join(report["goals"]))
     if args.json:

@@ -131,6 +131,24 @@ def compare_engines(
 ) -> tuple[list[EngineRow], list[str]]:
     """Time every engine x precision of ``model`` at ``batch_size`` (``rounds`` turns each) and,
     with ``images`` (and ``labels``), measure each against eager fp32; returns rows and notes."""
+    by_batch, notes = compare_at_batches(
+        model, [batch_size], threads, rounds, images, labels, calibration, precisions, formats
+    )
+    return by_batch[batch_size], notes
+
+
+def compare_at_batches(
+    model: torch.nn.Module,
+    batch_sizes: Sequence[int],
+    threads: int | None = None,
+    rounds: int = 5,
+    images: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    calibration: torch.Tensor | None = None,
+    precisions: Sequence[str] | None = None,
+    formats: Sequence[str] | None = None,
+) -> tuple[dict[int, list[EngineRow]], list[str]]:
+    """:func:`compare_engines` at several batch sizes, each file exported and measured once."""
     model = model.cpu().eval()
     threads = threads or torch.get_num_threads()
     pairs, notes = candidate_formats(precisions, formats)
@@ -138,29 +156,46 @@ def compare_engines(
         notes = [
             f"{model.source}: the file only, on its own engine (bench the checkpoint to compare)"
         ]
-    pre = model.preprocess
     with torch_threads(threads), tempfile.TemporaryDirectory(prefix="effnet-bench-") as tmp:
         built = _build_rows(model, pairs, Path(tmp), calibration, threads, notes)
-        x = torch.randn(batch_size, model.in_chans, pre.resolution, pre.resolution)
-        calls = {key: partial(fn, x) for key, (fn, _) in built.items()}
-        with torch.no_grad():
-            times = time_interleaved(calls, rounds, warmup=1, per_turn=3 if batch_size == 1 else 1)
-        rows = []
-        for (engine, precision, fmt), (fn, size) in built.items():
-            seconds = sorted(times[engine, precision, fmt])[len(times[engine, precision, fmt]) // 2]
-            fidelity = None
-            if images is not None:
-                batches = [
-                    (images[i : i + 64], None if labels is None else labels[i : i + 64])
-                    for i in range(0, len(images), 64)
-                ]
-                fidelity = measure_fidelity(fn, model, batches, f"{engine} {precision}", "eval")
-            rows.append(
-                EngineRow(
-                    engine, precision, fmt, seconds * 1e3, batch_size / seconds, size, fidelity
-                )
-            )
-    return rows, notes
+        fidelity = {
+            key: _fidelity(fn, model, images, labels, key) for key, (fn, _) in built.items()
+        }
+        by_batch = {}
+        for batch in batch_sizes:
+            seconds = _median_seconds(built, model, batch, rounds)
+            by_batch[batch] = [
+                EngineRow(*key[:2], key[2], s * 1e3, batch / s, built[key][1], fidelity[key])
+                for key, s in seconds.items()
+            ]
+    return by_batch, notes
+
+
+def _median_seconds(built: dict, model: Any, batch: int, rounds: int) -> dict[Any, float]:
+    """Median seconds per batch of ``batch`` random images for each built row, timed in turn."""
+    pre = model.preprocess
+    x = torch.randn(batch, model.in_chans, pre.resolution, pre.resolution)
+    calls = {key: partial(fn, x) for key, (fn, _) in built.items()}
+    with torch.no_grad():
+        times = time_interleaved(calls, rounds, warmup=1, per_turn=3 if batch == 1 else 1)
+    return {key: sorted(t)[len(t) // 2] for key, t in times.items()}
+
+
+def _fidelity(
+    fn: Callable[[torch.Tensor], Any],
+    model: Any,
+    images: torch.Tensor | None,
+    labels: torch.Tensor | None,
+    key: tuple[str, str, str],
+) -> Fidelity | None:
+    """``fn`` against the reference ``model`` on the labelled ``images`` (None without images)."""
+    if images is None:
+        return None
+    batches = [
+        (images[i : i + 64], None if labels is None else labels[i : i + 64])
+        for i in range(0, len(images), 64)
+    ]
+    return measure_fidelity(fn, model, batches, f"{key[0]} {key[1]}", "eval")
 
 
 def recommend(rows: Sequence[EngineRow], tolerance: float = 0.5) -> tuple[EngineRow, str]:
