@@ -6,8 +6,12 @@ identity and the logits are ~1e-5, so no 1e-4 comparison would test anything.
 
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.v2 as T
+from PIL import Image
 from skimage import data as skdata
 from torch import nn
+
+import effnet
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -56,3 +60,21 @@ def nineteen_views(images: torch.Tensor) -> torch.Tensor:
     out of order shows."""
     views = [images, images.flip(3), images.flip(2), images.roll(8, 3), images.roll(8, 2)]
     return torch.cat([*views, images.transpose(2, 3), images[:1].flip(2, 3)])
+
+
+def real_lite0() -> nn.Module:
+    """The real ImageNet EfficientNet-Lite0 (the weights a dev-dependency package ships)."""
+    return effnet.create_model(
+        "efficientnet_lite0", pretrained="efficientnet_lite0.lite_pytorch_in1k"
+    ).eval()
+
+
+def preprocessed(model, names, views: int = 0) -> torch.Tensor:
+    """The photographs ``names`` as the model's inputs; with ``views``, that many random crops and
+    flips of each as well (seeded: the same images on every run)."""
+    transform = effnet.transforms_for(model)
+    pictures = [Image.fromarray(getattr(skdata, n)()).convert("RGB") for n in names]
+    crop = T.Compose([T.RandomResizedCrop(256, scale=(0.25, 1.0)), T.RandomHorizontalFlip()])
+    torch.manual_seed(0)
+    extra = [crop(p) for _ in range(views) for p in pictures]
+    return torch.stack([transform(p) for p in pictures + extra])

@@ -12,11 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torchvision.transforms.v2 as T
 from ai_edge_litert.interpreter import Interpreter
 from ai_edge_litert.tools import flatbuffer_utils
-from PIL import Image
-from skimage import data as skdata
 from torch import nn
 
 import effnet
@@ -29,7 +26,7 @@ from effnet.deploy.metadata import (
     companion_path,
     info_for_model,
 )
-from tests.photo_inputs import photos, with_statistics
+from tests.photo_inputs import photos, preprocessed, real_lite0, with_statistics
 
 pytestmark = pytest.mark.engines
 
@@ -45,20 +42,7 @@ TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}
 
 @pytest.fixture(scope="module")
 def lite0():
-    return effnet.create_model(
-        "efficientnet_lite0", pretrained="efficientnet_lite0.lite_pytorch_in1k"
-    ).eval()
-
-
-def preprocessed(model, names, views: int = 0) -> torch.Tensor:
-    """The photographs ``names`` as the model's inputs; with ``views``, that many random crops and
-    flips of each as well (seeded: the same images on every run)."""
-    transform = effnet.transforms_for(model)
-    pictures = [Image.fromarray(getattr(skdata, n)()).convert("RGB") for n in names]
-    crop = T.Compose([T.RandomResizedCrop(256, scale=(0.25, 1.0)), T.RandomHorizontalFlip()])
-    torch.manual_seed(0)
-    extra = [crop(p) for _ in range(views) for p in pictures]
-    return torch.stack([transform(p) for p in pictures + extra])
+    return real_lite0()
 
 
 @pytest.fixture(scope="module")
