@@ -323,10 +323,9 @@ def set_threads(threads: int) -> None:
         from executorch.extension.pybindings import portable_lib
 
     threads = max(1, int(threads))
-    with _RUNNING:
-        with _native_stderr_silenced():  # the first call probes the CPU, loudly
-            if portable_lib._threadpool_get_thread_count() != threads:
-                portable_lib._unsafe_reset_threadpool(threads)
+    with _RUNNING, _native_stderr_silenced():  # the first call probes the CPU, loudly
+        if portable_lib._threadpool_get_thread_count() != threads:
+            portable_lib._unsafe_reset_threadpool(threads)
             _pool_generation += 1
 
 
