@@ -123,9 +123,7 @@ def load_for_inference(args: argparse.Namespace) -> EfficientNet | DeployedModel
     return fast_path(model.cpu(), args.backend, precision, calibration, threads=args.threads)
 
 
-def load_images(
-    source: str, model, split: str, limit: int | None = None, labelled: bool = True
-):
+def load_images(source: str, model, split: str, limit: int | None = None, labelled: bool = True):
     """(images, labels or None) from 'digits' (that split) or a folder, preprocessed for
     ``model``. A folder of class folders is labelled by ``model``'s class names; unlabelled
     (``labelled=False``, for calibration) any folder's images are taken, spread over all of it."""
