@@ -83,7 +83,7 @@ def load(
     device: str = "cpu",
     *,
     backend: str | None = None,
-    precision: str = "fp32",
+    precision: str | None = None,
     calibration: Any = None,
     threads: int | None = None,
 ) -> EfficientNet | DeployedModel:
@@ -94,25 +94,12 @@ def load(
     Either way the result is called on preprocessed images for logits and has ``labels()`` and
     ``preprocess``; ``effnet.predict``, ``effnet.evaluate`` and ``effnet.transforms_for`` take it.
     ``backend`` (eager, onnxruntime, openvino, litert, executorch or auto) runs a checkpoint through
-    that engine at ``precision`` (int8: with ``calibration`` images) without writing a file.
+    that engine at ``precision`` (default fp32; int8: with ``calibration`` images) without writing
+    a file. A file runs only on its own engine at its own precision: naming another is an error.
     """
-    from .deploy.metadata import format_for_path
+    from .deploy.artifact import load_for_inference
 
-    if format_for_path(path_or_name) is not None:
-        from .deploy.artifact import load_artifact
-
-        loaded = load_artifact(path_or_name, threads)
-        if model is not None and get_spec(model).name != loaded.name:
-            raise ValueError(f"{path_or_name} holds {loaded.name}, not {get_spec(model).name}")
-        return loaded
-    from .weights.factory import load as load_weights
-
-    net = load_weights(path_or_name, model, "cpu" if backend else device)
-    if backend is None:
-        return net
-    from .deploy.artifact import fast_path
-
-    return fast_path(net, backend, precision, calibration, threads=threads)
+    return load_for_inference(path_or_name, model, device, backend, precision, calibration, threads)
 
 
 def _model(weights: str | os.PathLike | EfficientNet, model: str | None, device: str) -> Any:

@@ -126,3 +126,14 @@ def test_a_state_dict_named_pt_is_not_an_artifact(mini, tmp_path):
     (traced,) = export_artifact(model, tmp_path / "traced.pt", "torchscript", resolution=48)
     assert not is_artifact(plain) and is_artifact(traced)
     assert load_artifact(traced).backend == "torchscript"
+
+
+def test_effnet_load_runs_a_file_only_on_its_engine_at_its_precision(mini, tmp_path):
+    """The Python API refuses what the commands refuse: one rule, in one place."""
+    model, _ = mini
+    (path,) = export_artifact(model, tmp_path / "m.onnx", resolution=48)
+    assert effnet.load(path, backend="onnxruntime").backend == "onnxruntime"
+    with pytest.raises(ValueError, match="runs on onnxruntime, not --backend openvino"):
+        effnet.load(path, backend="openvino")
+    with pytest.raises(ValueError, match="was written at fp32, not --precision int8"):
+        effnet.load(path, precision="int8")

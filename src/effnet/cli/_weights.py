@@ -85,42 +85,27 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
 
 
 def load_for_inference(args: argparse.Namespace) -> EfficientNet | DeployedModel:
-    """What predict and eval run: an artifact on its engine, a checkpoint in PyTorch, or a
-    checkpoint on ``--backend`` at ``--precision``."""
-    from ..deploy.artifact import fast_path, load_artifact
+    """What predict and eval run (:func:`effnet.deploy.artifact.load_for_inference`): an artifact
+    on its engine, a checkpoint in PyTorch, or a checkpoint on ``--backend`` at ``--precision``."""
+    from ..deploy.artifact import load_for_inference as load
     from ..deploy.metadata import format_for_path
-    from ..registry import get_spec
 
+    if not args.weights:
+        return load_from_args(args)  # its one-line error for a missing --weights
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be positive, got {args.threads}")
-    fmt = format_for_path(args.weights) if args.weights else None
-    if fmt is not None:
-        if args.backend not in (None, "auto", fmt.engine):
-            raise ValueError(
-                f"{args.weights} is a {fmt.name} file and runs on {fmt.engine}, not "
-                f"--backend {args.backend}; export the checkpoint to run it elsewhere"
-            )
-        loaded = load_artifact(args.weights, args.threads)
-        if args.precision not in (None, "auto", loaded.precision):
-            raise ValueError(
-                f"{args.weights} was written at {loaded.precision}, not --precision "
-                f"{args.precision}; export it again at {args.precision}"
-            )
-        if args.model and get_spec(args.model).name != loaded.name:
-            raise ValueError(f"{args.weights} holds {loaded.name}, not --model {args.model}")
-        return loaded
-    model = load_from_args(args)
-    if args.backend is None:
-        if args.precision not in (None, "fp32"):
-            raise ValueError("--precision needs --backend (e.g. --backend auto)")
-        return model
-    precision = args.precision or "fp32"
-    calibration = None
-    if args.calibration:
-        calibration, _ = load_images(args.calibration, model, "train", 300, labelled=False)
-    elif precision == "int8":
+    checkpoint = format_for_path(args.weights) is None
+    if checkpoint and args.precision == "int8" and args.backend and not args.calibration:
         raise ValueError("--precision int8 needs --calibration images ('digits' or a folder)")
-    return fast_path(model.cpu(), args.backend, precision, calibration, threads=args.threads)
+
+    def calibrate(model):  # preprocessed as the loaded model says, so after loading it
+        return load_images(args.calibration, model, "train", 300, labelled=False)[0]
+
+    calibration = calibrate if args.calibration else None
+    return load(
+        args.weights, args.model, args.device, args.backend, args.precision, calibration,
+        args.threads,
+    )  # fmt: skip
 
 
 def load_images(source: str, model, split: str, limit: int | None = None, labelled: bool = True):

@@ -206,3 +206,47 @@ def fast_path(
     return DeployedModel(
         fast, model.spec.name, model.labels(), pre, fast.backend, fast.precision, source
     )
+
+
+def load_for_inference(
+    weights: str | os.PathLike,
+    model: str | None = None,
+    device: str = "cpu",
+    backend: str | None = None,
+    precision: str | None = None,
+    calibration: torch.Tensor | Callable[[nn.Module], torch.Tensor] | None = None,
+    threads: int | None = None,
+) -> nn.Module | DeployedModel:
+    """What ``effnet.load`` and the commands that run a model run: a deployable file on its own
+    engine (a ``backend`` or ``precision`` other than its own is an error, as is a ``model`` it
+    does not hold), a checkpoint or weight name in PyTorch on ``device``, or that checkpoint on
+    ``backend`` at ``precision`` (default fp32). ``calibration``: int8 images, or a function from
+    the loaded model to them (they must be preprocessed as its weights say)."""
+    from ..registry import get_spec
+    from ..weights.factory import load
+
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be positive, got {threads}")
+    fmt = format_for_path(weights)
+    if fmt is not None:
+        if backend not in (None, "auto", fmt.engine):
+            raise ValueError(
+                f"{weights} is a {fmt.name} file and runs on {fmt.engine}, not --backend "
+                f"{backend}; export the checkpoint to run it elsewhere"
+            )
+        loaded = load_artifact(weights, threads)
+        if precision not in (None, "auto", loaded.precision):
+            raise ValueError(
+                f"{weights} was written at {loaded.precision}, not --precision {precision}; "
+                f"export it again at {precision}"
+            )
+        if model is not None and get_spec(model).name != loaded.name:
+            raise ValueError(f"{weights} holds {loaded.name}, not --model {model}")
+        return loaded
+    net = load(weights, model, "cpu" if backend else device)
+    if backend is None:
+        if precision not in (None, "fp32"):
+            raise ValueError("--precision needs --backend (e.g. --backend auto)")
+        return net
+    images = calibration(net) if callable(calibration) else calibration
+    return fast_path(net, backend, precision or "fp32", images, threads=threads)
