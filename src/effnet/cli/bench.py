@@ -175,7 +175,7 @@ def _is_file(name: str) -> bool:
     return Path(name).is_file() or "/" in name or Path(name).suffix != ""
 
 
-def run_compare(args: argparse.Namespace) -> dict | None:
+def run_compare(args: argparse.Namespace) -> dict:
     """``effnet bench FILE [--eval DATA]``: every engine x precision of one checkpoint (or the
     exported file alone), timed side by side, with accuracy and a recommendation."""
     import torch

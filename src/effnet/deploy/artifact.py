@@ -45,8 +45,6 @@ class DeployedModel:
     came from. ``info`` is the artifact's metadata (None for a checkpoint on the fast path).
     """
 
-    supports_gradients = False
-
     def __init__(
         self,
         run: Callable[[torch.Tensor], Any],

@@ -93,9 +93,9 @@ def _build_rows(
 
     if isinstance(model, DeployedModel):  # an artifact: itself only, on its own engine
         assert model.info is not None
-        files = [Path(model.source)] + (
-            [Path(model.source).with_suffix(".bin")] * (model.info.format == "openvino")
-        )
+        files = [Path(model.source)]
+        if model.info.format == "openvino":
+            files.append(files[0].with_suffix(".bin"))  # an IR's weights
         size = sum(f.stat().st_size for f in files) / 1e6
         return {(model.backend, model.precision, model.info.format): (model, size)}
     built: dict[tuple[str, str, str], tuple[Callable[[torch.Tensor], Any], float | None]] = {

@@ -18,10 +18,6 @@ import torch
 from torch import nn
 
 from ..deploy.artifact import export_artifact, load_artifact, output_path
-from ..deploy.metadata import FORMATS
-
-#: Formats, and the precisions each is written at.
-FORMAT_PRECISIONS = {name: f.precisions for name, f in FORMATS.items()}
 
 
 @dataclass
