@@ -11,6 +11,7 @@ import json
 import shutil
 
 import pytest
+import torch
 
 import effnet
 from effnet.cli import main
@@ -35,6 +36,7 @@ BACKENDS = [
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)  # module fixtures run before the per-test seed: the same model always
     model = calibrated("efficientnet_b0", 64, num_classes=3)
     path = tmp_path_factory.mktemp("deployed") / "b0.safetensors"
     return save_model(path, model, CLASSES, Preprocess(64))
@@ -180,3 +182,11 @@ def test_an_artifact_runs_only_on_its_engine_at_its_precision(exported, photos, 
     assert "runs without gradients; a class activation map needs the checkpoint" in (
         capsys.readouterr().err
     )
+
+
+def test_bench_never_writes_its_json_onto_the_file_it_benches(exported, capsys):
+    onnx_file = exported / "b0.onnx"
+    before = onnx_file.read_bytes()
+    assert main(["bench", str(onnx_file), "--runs", "1", "--json", str(onnx_file)]) == 2
+    assert "is the input file" in capsys.readouterr().err
+    assert onnx_file.read_bytes() == before

@@ -97,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--backend all is for throughput mode; pick one backend for --table4")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be positive, got {args.threads}")
+    if args.json:
+        from ..fileio import refuse_overwrite
+
+        refuse_overwrite(args.json, args.models)  # before any timing, never onto a model file
     if args.models and (args.eval_data or _is_file(args.models[0])):
         payload = run_compare(args)
     elif args.table4:
