@@ -24,6 +24,7 @@ COMMANDS = (
     "eval",
     "detect",
     "predict",
+    "serve",
     "cam",
     "export",
     "finetune",

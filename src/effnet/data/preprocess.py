@@ -68,17 +68,32 @@ def eval_transform(pre: Preprocess) -> Callable[[Any], Any]:
     """torchvision transform: PIL image -> normalised tensor, as the weights expect."""
     from torchvision import transforms as T
 
+    return T.Compose([eval_crop(pre), T.ToTensor(), T.Normalize(pre.mean, pre.std)])
+
+
+def eval_crop(pre: Preprocess) -> Callable[[Any], Any]:
+    """The pixel half of :func:`eval_transform`: PIL image -> the resized, centre-cropped PIL
+    image in the model's channels. A service does this per request, off its inference worker,
+    and sends 8-bit pixels (a quarter of the float tensor) to :func:`normalize_batch`."""
+    from torchvision import transforms as T
+
     interp = T.InterpolationMode(pre.interpolation)
     to_channels = T.Grayscale(1) if len(pre.mean) == 1 else T.Lambda(to_rgb)
     return T.Compose(
-        [
-            to_channels,
-            T.Resize(pre.resize_size, interpolation=interp),
-            T.CenterCrop(pre.resolution),
-            T.ToTensor(),
-            T.Normalize(pre.mean, pre.std),
-        ]
+        [to_channels, T.Resize(pre.resize_size, interpolation=interp), T.CenterCrop(pre.resolution)]
     )
+
+
+def normalize_batch(pixels: Any, pre: Preprocess) -> Any:
+    """The tensor half of :func:`eval_transform` for a whole batch: uint8 ``(N, H, W, C)`` ->
+    normalised float32 ``(N, C, H, W)``, with the same operations as ``ToTensor`` + ``Normalize``
+    (so bit for bit the tensors ``eval_transform`` makes one image at a time)."""
+    import torch
+
+    x = pixels.permute(0, 3, 1, 2).to(torch.float32).div(255)
+    mean = torch.as_tensor(pre.mean, dtype=torch.float32)[None, :, None, None]
+    std = torch.as_tensor(pre.std, dtype=torch.float32)[None, :, None, None]
+    return x.sub_(mean).div_(std).contiguous()
 
 
 def to_rgb(image: Any) -> Any:
