@@ -71,7 +71,13 @@ NOT_RUN = {
         "trains six networks; tests/cli/test_search_scaling.py runs it with one step each"
     ),
     "effnet finetune ~/data/cifar10": "downloads CIFAR-10 (170 MB)",
+    "effnet serve --weights b0.safetensors --ray": (
+        "starts a Ray instance; tests/serve/test_ray_serve.py runs it"
+    ),
 }
+#: Commands that run until stopped: started in the background on a free port (the page's
+#: 127.0.0.1:8000 becomes it), stopped with SIGTERM when the page is done, and must exit 0.
+SERVICES = ("effnet serve",)
 
 
 def short_run(cfg):
@@ -104,9 +110,10 @@ def not_run_reason(command: str) -> str | None:
     return next((why for start, why in NOT_RUN.items() if plain.startswith(start)), None)
 
 
-def substitute(text: str, command: bool = False) -> str:
+def substitute(text: str, command: bool = False, extra: dict | None = None) -> str:
     export = command and text.removeprefix(".venv/bin/").startswith("effnet export")
-    changes = {**SUBSTITUTIONS, **COMMAND_SUBSTITUTIONS} if export else SUBSTITUTIONS
+    changes = {**SUBSTITUTIONS, **COMMAND_SUBSTITUTIONS} if export else dict(SUBSTITUTIONS)
+    changes.update(extra or {})
     for old, new in changes.items():
         text = text.replace(old, new)
     return text
@@ -192,24 +199,52 @@ GUIDES = [page for page in PAGES if page.name != "paper.md"]
 
 
 @pytest.mark.parametrize("page", GUIDES, ids=[p.name for p in GUIDES])
-def test_every_code_block_of_the_page_runs(page, sandbox, capsys):
+def test_every_code_block_of_the_page_runs(page, sandbox):
     namespace: dict = {"__name__": f"docs_{page.stem}"}
+    ran, services = 0, []
+    try:
+        for index, (kind, body) in enumerate(blocks(page)):
+            ran += run_block(f"{page.name} block {index + 1}", kind, body, namespace, services)
+    finally:
+        for service in services:
+            assert service.stop() == 0, service.output()
+    assert ran >= 3, f"{page.name}: only {ran} examples ran"
+
+
+def run_block(where: str, kind: str, body: str, namespace: dict, services: list) -> int:
+    """Run one block (see the module docstring); how many examples ran."""
+    port = {"127.0.0.1:8000": f"127.0.0.1:{services[0].port}"} if services else {}
+    if kind == "python":
+        exec(compile(substitute(body, extra=port), where, "exec"), namespace)
+        return 1
     ran = 0
-    for index, (kind, body) in enumerate(blocks(page)):
-        where = f"{page.name} block {index + 1}"
-        if kind == "python":
-            exec(compile(substitute(body), where, "exec"), namespace)
+    for command in commands(body):
+        if not_run_reason(command):
+            continue
+        if command.removeprefix(".venv/bin/").startswith(SERVICES):
+            services.append(start_service(command))
             ran += 1
             continue
-        for command in commands(body):
-            if not_run_reason(command):
-                continue
-            words = substitute(command, command=True).split(" ")
-            assert words[0] in ("effnet", ".venv/bin/effnet"), f"{where}: unknown {command!r}"
-            code = main(words[1:])
-            assert code == 0, f"{where}: `{command}` exited {code}:\n{capsys.readouterr().err}"
-            ran += 1
-    assert ran >= 3, f"{page.name}: only {ran} examples ran"
+        words = substitute(command, command=True).split(" ")
+        assert words[0] in ("effnet", ".venv/bin/effnet"), f"{where}: unknown {command!r}"
+        code = main(words[1:])
+        assert code == 0, f"{where}: `{command}` exited {code}"
+        ran += 1
+    return ran
+
+
+def start_service(command: str):
+    """``effnet serve ...`` in the background, healthy; on the eager engine unless the page names
+    one (timing every engine is tests/deploy's job)."""
+    from tests.serve.service import start
+
+    args = substitute(command, command=True).split(" ")[2:]
+    from effnet.deploy.metadata import format_for_path
+
+    checkpoint = format_for_path(args[args.index("--weights") + 1]) is None
+    if "--backend" not in args and checkpoint:  # an exported file runs on its own engine
+        args += ["--backend", "eager"]
+    return start(*args)[0]
 
 
 def test_every_page_is_linked_from_the_readme_and_every_command_is_run_or_explained():
