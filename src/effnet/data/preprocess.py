@@ -90,10 +90,10 @@ def normalize_batch(pixels: Any, pre: Preprocess) -> Any:
     (so bit for bit the tensors ``eval_transform`` makes one image at a time)."""
     import torch
 
-    x = pixels.permute(0, 3, 1, 2).to(torch.float32).div(255)
+    x = pixels.permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)  # ToTensor's order
     mean = torch.as_tensor(pre.mean, dtype=torch.float32)[None, :, None, None]
     std = torch.as_tensor(pre.std, dtype=torch.float32)[None, :, None, None]
-    return x.sub_(mean).div_(std).contiguous()
+    return x.sub_(mean).div_(std)
 
 
 def to_rgb(image: Any) -> Any:
