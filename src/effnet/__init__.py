@@ -1,9 +1,10 @@
 """effnet: EfficientNet and compound scaling, complete and exact, in PyTorch.
 
 The public surface mirrors the command line: :func:`create_model`, :func:`load` and
-:func:`list_models` for the model family; :func:`finetune`, :func:`evaluate` and :func:`predict`
-for the jobs ``effnet finetune``, ``effnet eval`` and ``effnet predict`` do, with the same
-defaults; :func:`scale` and :func:`scale_to_flops` for compound scaling of any network spec.
+:func:`list_models` for the model family; :func:`finetune`, :func:`evaluate`, :func:`predict` and
+:func:`predict_to_file` for the jobs ``effnet finetune``, ``effnet eval``, ``effnet predict`` and
+``effnet predict --out`` do, with the same defaults; :func:`scale` and :func:`scale_to_flops` for
+compound scaling of any network spec.
 ``import effnet`` loads no torch; the functions that need it import it when called.
 """
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from .train.finetune import finetune
     from .use.evaluate import EvalResult
     from .use.predict import Prediction
+    from .use.predict_stream import StreamSummary
 
 __all__ = [
     "EFFICIENTNET_B0",
@@ -42,6 +44,7 @@ __all__ = [
     "load",
     "optimize_for_inference",
     "predict",
+    "predict_to_file",
     "round_filters",
     "round_repeats",
     "scale",
@@ -151,6 +154,42 @@ def predict(
     named = {Path(item) for item in inputs if Path(item).is_file()}
     skippable = [path for path in paths if path not in named]
     return run(_model(weights, model, device), paths, top_k, skippable=skippable)
+
+
+def predict_to_file(
+    weights: str | os.PathLike | EfficientNet,
+    images: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    model: str | None = None,
+    top_k: int = 5,
+    device: str = "auto",
+    batch_size: int = 32,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    ray: bool = False,
+    address: str | None = None,
+) -> StreamSummary:
+    """``effnet predict --out``: the ``top_k`` classes of any number of images (files, folders,
+    globs, ``LIST.txt``), streamed to ``out`` (.jsonl, .csv or .parquet) batch by batch.
+
+    A rerun resumes: images already in ``out`` are skipped (``overwrite`` starts afresh).
+    ``ray=True`` runs on Ray Data (a local Ray, or the cluster at ``address``). Returns the
+    counts and speed of the run (``summary.format()``).
+    """
+    import functools
+
+    from .use.predict_stream import predict_to_file as run
+
+    inputs = [images] if isinstance(images, (str, os.PathLike)) else list(images)
+    named = isinstance(weights, (str, os.PathLike))
+    loader = functools.partial(load, weights, model, device) if named else None
+    return run(
+        _model(weights, model, device), inputs, out, top_k=top_k, batch_size=batch_size,
+        workers=workers, overwrite=overwrite, progress=progress, ray=ray, address=address,
+        loader=loader,
+    )  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
