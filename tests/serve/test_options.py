@@ -17,6 +17,7 @@ from .service import LITE0
         (["--weights", "missing.safetensors"], "missing.safetensors"),
         (["--weights", LITE0, "--host", "10.1.2.3"], "--host"),
         (["--weights", LITE0, "--max-batch", "0"], "--max-batch"),
+        (["--weights", LITE0, "--max-wait-ms", "0"], "--max-wait-ms"),
         (["--weights", LITE0, "--port", "80"], "--port"),
         (["--weights", LITE0, "--max-body-mb", "0"], "--max-body-mb"),
         (["--weights", LITE0, "--precision", "bf16", "--replicas", "2"], "--replicas needs --ray"),

@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-batch", type=int, default=32, help="largest batch (default 32)")
     p.add_argument(
-        "--max-wait-ms", type=float, default=10.0,
-        help="how long a request waits for others to batch with (default 10)",
+        "--max-wait-ms", type=float, default=5.0,
+        help="how long a request waits for others to batch with (default 5)",
     )  # fmt: skip
     p.add_argument(
         "--max-image-pixels", type=int, default=50_000_000,

@@ -30,7 +30,7 @@ class ServeOptions:
     precision: str | None = "fp32"
     threads: int | None = None
     max_batch: int = 32
-    max_wait_ms: float = 10.0
+    max_wait_ms: float = 5.0
     max_image_pixels: int = 50_000_000
     max_body_mb: float = 20.0
     top_k: int = 5
@@ -52,7 +52,8 @@ class ServeOptions:
         """One ValueError naming the option for the first value that cannot work."""
         checks = [
             (self.max_batch >= 1, f"--max-batch must be >= 1, got {self.max_batch}"),
-            (self.max_wait_ms >= 0, f"--max-wait-ms must be >= 0, got {self.max_wait_ms}"),
+            (self.max_wait_ms > 0, f"--max-wait-ms must be > 0 (at 0 the worker would poll its "
+             f"queue without a pause), got {self.max_wait_ms}"),
             (self.max_image_pixels >= 1, "--max-image-pixels must be positive"),
             (0 < self.max_body_mb <= 1024, f"--max-body-mb must be in (0, 1024], got "
              f"{self.max_body_mb}"),
