@@ -33,14 +33,17 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # One pytest worker per core; the inference-engine tests in a run of their own (tests/conftest.py),
-# a module's tests on one worker (--dist loadfile), so each module's exports are made once.
+# a module's tests on one worker (--dist loadfile), so each module's exports are made once; the
+# tests that start a local Ray last and alone, since Ray's start-up gives up on busy cores.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -n auto -m "not slow and not engines"
-	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "engines and not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not slow and not engines and not ray"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "engines and not slow and not ray"
+	$(BIN)/python -m pytest -q -m "ray and not slow"
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto -m "slow and not engines"
-	$(BIN)/python -m pytest -q -n auto -m "slow and engines"
+	$(BIN)/python -m pytest -q -n auto -m "slow and not engines and not ray"
+	$(BIN)/python -m pytest -q -n auto -m "slow and engines and not ray"
+	$(BIN)/python -m pytest -q -m "slow and ray"
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks configs

@@ -7,6 +7,7 @@ import functools
 import sys
 
 import pytest
+import ray
 
 import effnet
 from effnet.deploy.metadata import MissingEngineError
@@ -16,7 +17,8 @@ from effnet.use.result_files import read_rows
 from tests.use.checkpoints import truncated_jpeg
 from tests.use.digit_files import digits_checkpoint, write_digits
 
-ray = pytest.importorskip("ray")
+#: Starts a local Ray: run by make test in a pass of its own (Makefile), not beside other tests.
+pytestmark = pytest.mark.ray
 BATCH = 32
 
 

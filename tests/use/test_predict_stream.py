@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+import torch
 from PIL import Image
 
 import effnet
@@ -62,8 +63,8 @@ MEASURE = textwrap.dedent(
     from effnet.use.predict_stream import predict_to_file
     def status(field):
         return int(re.search(field + r":\\s+(\\d+) kB", open("/proc/self/status").read())[1])
-    torch.set_num_threads(2)
-    weights, images, warm, out = sys.argv[1:]
+    weights, images, warm, out, threads = sys.argv[1:]
+    torch.set_num_threads(int(threads))  # the test process's, so its answers are comparable
     model = effnet.load(weights)
     kw = dict(batch_size=64, workers=0, progress=False)
     predict_to_file(model, [warm], out + ".warm.jsonl", **kw)
@@ -82,7 +83,8 @@ MEASURE = textwrap.dedent(
 
 def measure(weights, images, warm, out):
     result = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(weights), str(images), str(warm), str(out)],
+        [sys.executable, "-c", MEASURE, str(weights), str(images), str(warm), str(out),
+         str(torch.get_num_threads())],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

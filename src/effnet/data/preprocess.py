@@ -68,7 +68,7 @@ def eval_transform(pre: Preprocess) -> Callable[[Any], Any]:
     """torchvision transform: PIL image -> normalised tensor, as the weights expect."""
     from torchvision import transforms as T
 
-    return T.Compose([eval_crop(pre), T.ToTensor(), T.Normalize(pre.mean, pre.std)])
+    return T.Compose([*eval_crop(pre).transforms, T.ToTensor(), T.Normalize(pre.mean, pre.std)])
 
 
 def eval_crop(pre: Preprocess) -> Callable[[Any], Any]:

@@ -67,27 +67,24 @@ async def read_body(request: Request, limit: int) -> bytes:
     stays bounded by ``limit`` either way.
     """
     declared = request.headers.get("content-length")
-    declared_size = int(declared) if declared is not None and declared.isdigit() else None
+    declared_size = int(declared) if declared is not None and declared.isdigit() else 0
+    if declared_size > DRAIN_BYTES:  # not worth reading to the end: answer at once
+        raise RequestError(413, f"body of {declared_size:,} bytes is over the limit of {limit:,}")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit or (declared_size or 0) > limit:
-            await _drop_rest(request, size)
-            shown = f"{declared_size:,}" if declared_size else f"over {size:,}"
-            raise RequestError(413, f"body of {shown} bytes is over the limit of {limit:,}")
-        chunks.append(chunk)
+        if size <= limit and declared_size <= limit:
+            chunks.append(chunk)
+        elif size > DRAIN_BYTES:
+            break
+    if size > limit or declared_size > limit:
+        shown = f"{max(declared_size, size):,}"
+        raise RequestError(413, f"body of {shown} bytes is over the limit of {limit:,}")
     return b"".join(chunks)
 
 
 #: How much of an oversized body is read (and dropped) so its client can read the 413.
 DRAIN_BYTES = 64 << 20
-
-
-async def _drop_rest(request: Request, size: int) -> None:
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > DRAIN_BYTES:
-            return
 
 
 async def image_bytes(request: Request, limit: int) -> bytes:

@@ -13,6 +13,9 @@ import effnet
 from .service import COFFEE, LITE0, start
 
 KEY = "ray-key"
+#: Starts a local Ray: run by make test in a pass of its own (Makefile), not beside other tests,
+#: since Ray Serve gives up on a proxy that does not start within its 60 s on busy cores.
+pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,14 @@
 """``effnet serve`` on one machine (LitServe), with the real ImageNet Lite0 weights: right answers
 as raw body and multipart, health and metrics, batching under 32 concurrent clients, every kind of
-bad input refused with its 4xx while the service keeps serving, and the API key."""
+bad input refused with its 4xx while the service keeps serving, the API key, and SIGTERM with
+requests in flight (all answered, exit 0)."""
 
 from __future__ import annotations
 
 import io
+import signal
 import struct
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -164,3 +167,31 @@ def test_api_key(service):
 def test_jpeg_helper_is_a_real_photo():
     """The fixture's photo decodes to the coffee picture (guards the helper the tests rely on)."""
     assert Image.open(io.BytesIO(jpeg(np.zeros((8, 8, 3), np.uint8)))).size == (8, 8)
+
+
+def test_sigterm_answers_every_request_in_flight_then_exits_0():
+    """One engine thread and batches of one make 16 requests take about a second in all; the
+    SIGTERM goes out while most are still queued."""
+    service, seen = start(
+        "--weights", LITE0, "--backend", "eager", "--threads", "1", "--max-batch", "1",
+        "--drain-s", "60",
+    )  # fmt: skip
+    assert 200 in seen
+    finished = []
+
+    def call(_):
+        reply = service.predict(COFFEE)
+        finished.append(time.monotonic())
+        return reply
+
+    with ThreadPoolExecutor(16) as pool:
+        futures = [pool.submit(call, i) for i in range(16)]
+        time.sleep(0.3)  # every request sent and accepted
+        signalled = time.monotonic()
+        service.process.send_signal(signal.SIGTERM)
+        replies = [f.result(timeout=120) for f in futures]
+    assert service.process.wait(timeout=120) == 0, service.output()
+    assert [r.status for r in replies] == [200] * 16
+    assert {r.body["predictions"][0]["label"] for r in replies} == {"espresso"}
+    assert max(finished) > signalled  # some were still in flight when the signal came
+    assert "stopped" in service.output()

@@ -1,12 +1,10 @@
-"""The service's life: 503 until the model is warm, an engine failure answered with a 500 while
-the next request is served, and SIGTERM with requests in flight (all answered, exit 0)."""
+"""The classifier behind the routes: one reply per request, in order, never an exception; an
+engine failure is a 500 for its batch while the next request is served (end to end through a
+real service)."""
 
 from __future__ import annotations
 
 import io
-import signal
-import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -18,8 +16,9 @@ import effnet
 from effnet.data import Preprocess
 from effnet.deploy.metadata import info_for_model
 from effnet.deploy.torchscript import EXTRA_FILE
+from effnet.serve.classifier import Classifier
 
-from .service import COFFEE, LITE0, start
+from .service import COFFEE, start
 
 
 class FailsOnFlatImages(nn.Module):
@@ -70,29 +69,35 @@ def test_engine_failure_is_a_500_and_the_next_request_is_served(failing_file):
         assert service.stop() == 0
 
 
-def test_sigterm_answers_every_request_in_flight_then_exits_0():
-    """One engine thread and batches of one make 16 requests take about a second in all; the
-    SIGTERM goes out while most are still queued."""
-    service, seen = start(
-        "--weights", LITE0, "--backend", "eager", "--threads", "1", "--max-batch", "1",
-        "--drain-s", "60",
-    )  # fmt: skip
-    assert 200 in seen
-    finished = []
+def test_answer_replies_in_order_and_marks_each_batch_once():
+    torch.manual_seed(0)
+    net = effnet.create_model("efficientnet_b0", num_classes=3).eval()
+    net.class_names, net.preprocess = ["a", "b", "c"], Preprocess(32)
+    classifier = Classifier(net)
+    rng = np.random.default_rng(0)
+    pixels = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+    replies = classifier.answer([(pixels[0], 1), (pixels[1], 3), (pixels[2], 2)])
+    assert [len(r["body"]["predictions"]) for r in replies] == [1, 3, 2]
+    assert [r["first"] for r in replies] == [True, False, False]
+    assert {r["batch"] for r in replies} == {3} and {r["status"] for r in replies} == {200}
+    alone = classifier.answer([(pixels[1], 3)])[0]["body"]["predictions"]
+    together = replies[1]["body"]["predictions"]
+    assert [p["index"] for p in alone] == [p["index"] for p in together]
+    assert [p["probability"] for p in alone] == pytest.approx(
+        [p["probability"] for p in together], abs=1e-6
+    )
 
-    def call(_):
-        reply = service.predict(COFFEE)
-        finished.append(time.monotonic())
-        return reply
 
-    with ThreadPoolExecutor(16) as pool:
-        futures = [pool.submit(call, i) for i in range(16)]
-        time.sleep(0.3)  # every request sent and accepted
-        signalled = time.monotonic()
-        service.process.send_signal(signal.SIGTERM)
-        replies = [f.result(timeout=120) for f in futures]
-    assert service.process.wait(timeout=120) == 0, service.output()
-    assert [r.status for r in replies] == [200] * 16
-    assert {r.body["predictions"][0]["label"] for r in replies} == {"espresso"}
-    assert max(finished) > signalled  # some were still in flight when the signal came
-    assert "stopped" in service.output()
+def test_an_engine_error_becomes_one_line_500s_for_its_batch():
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("first line of a traceback\n  more\nValueError: the real cause")
+
+    broken = Broken()
+    broken.spec = effnet.get_spec("efficientnet_b0")
+    broken.class_names, broken.preprocess = ["a", "b"], Preprocess(32)
+    broken.labels = lambda: ["a", "b"]
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    replies = Classifier(broken).answer([(pixels, 1), (pixels, 1)])
+    assert [r["status"] for r in replies] == [500, 500]
+    assert replies[0]["body"] == {"error": "inference failed: ValueError: the real cause"}
