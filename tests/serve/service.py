@@ -41,6 +41,16 @@ def jpeg(array, quality: int = 90) -> bytes:
 COFFEE = jpeg(skdata.coffee())
 
 
+def parse_metrics(text: str) -> dict:
+    """{sample name with labels: value} of Prometheus text, by Prometheus's own parser."""
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+            samples[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return samples
+
+
 @dataclass
 class Reply:
     status: int
@@ -100,12 +110,7 @@ class Service:
         """{sample name with labels: value} from /metrics, parsed by Prometheus's own parser."""
         status, body, _ = self.request("/metrics")
         assert status == 200, body
-        samples = {}
-        for family in text_string_to_metric_families(body.decode()):
-            for s in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-                samples[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
-        return samples
+        return parse_metrics(body.decode())
 
     def stop(self, timeout: float = 60) -> int:
         if self.process.poll() is None:

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from effnet.serve.metrics import ServeMetrics
+
+from .service import parse_metrics
 
 
 def samples(metrics: ServeMetrics) -> dict:
     text, content_type = metrics.text()
     assert content_type.startswith("text/plain")
-    found = {}
-    for family in text_string_to_metric_families(text.decode()):
-        for s in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-            found[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
-    return found
+    return parse_metrics(text.decode())
 
 
 def test_requests_latency_batches_and_queue_depth():
