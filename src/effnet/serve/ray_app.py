@@ -71,15 +71,20 @@ def deployment(options: ServeOptions) -> Any:
     ).bind(options)
 
 
-def start(options: ServeOptions, address: str) -> None:
+def start(options: ServeOptions, address: str, stopping: threading.Event | None = None) -> None:
     """Connect to Ray (``"local"`` starts one on this machine) and deploy; returns when every
-    replica is warm."""
+    replica is warm. ``stopping`` is set by SIGTERM or Ctrl-C from the moment Ray is connected
+    (``ray.init`` installs a handler of its own that would exit at once, and the first replica
+    serves requests while ``serve.run`` still waits for the others)."""
     import ray
 
     if address == "local":
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     else:
         ray.init(address=address, log_to_driver=False)
+    if stopping is not None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stopping.set())
     serve.start(http_options={"host": options.host, "port": options.port})
     serve.run(deployment(options), name=APP_NAME, route_prefix="/", blocking=False)
 
@@ -96,9 +101,7 @@ def stop(local: bool) -> None:
 def run_ray(options: ServeOptions, address: str) -> int:
     """Serve on Ray until SIGTERM or Ctrl-C, then drain and return 0."""
     stopping = threading.Event()
-    start(options, address)
-    for signum in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs its own
-        signal.signal(signum, lambda *_: stopping.set())
+    start(options, address, stopping)
     where = "a local Ray" if address == "local" else f"Ray at {address}"
     print(f"effnet serve: {options.weights} on {where}, {options.replicas} replica(s), at "
           f"http://{options.host}:{options.port}", file=sys.stderr)  # fmt: skip
