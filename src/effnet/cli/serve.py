@@ -75,17 +75,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..deploy.metadata import format_for_path
     from ..serve import ServeOptions, serve
 
-    artifact = format_for_path(args.weights) is not None
     if args.replicas != 1 and args.ray is None:
         raise ValueError("--replicas needs --ray (one machine runs one inference worker)")
     options = ServeOptions(
         weights=args.weights,
         model=args.model,
-        backend=args.backend if artifact else (args.backend or "auto"),
-        precision=args.precision if artifact else (args.precision or "fp32"),
+        backend=args.backend,
+        precision=args.precision,
         threads=args.threads,
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,

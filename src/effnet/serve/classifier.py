@@ -43,10 +43,10 @@ def load_model(options: ServeOptions, engine: bool = True) -> Any:
 
     if not engine:
         return load_for_inference(options.weights, options.model, "cpu")
+    backend, precision = options.engine()
     return load_for_inference(
-        options.weights, options.model, "cpu", options.backend, options.precision, None,
-        options.threads,
-    )  # fmt: skip
+        options.weights, options.model, "cpu", backend, precision, None, options.threads
+    )
 
 
 class Classifier:

@@ -21,13 +21,14 @@ class ServeOptions:
     """How ``effnet serve`` runs: the weights and engine, batching, request limits and binding.
 
     ``backend``/``precision`` apply to a checkpoint (run on the fast path; ``auto`` measures the
-    engines here and takes the fastest); an exported file always runs on its own engine.
+    engines here and takes the fastest); an exported file always runs on its own engine. Left as
+    None they mean "auto at fp32" for a checkpoint and "its own" for a file (:meth:`engine`).
     """
 
     weights: str
     model: str | None = None
-    backend: str | None = "auto"
-    precision: str | None = "fp32"
+    backend: str | None = None
+    precision: str | None = None
     threads: int | None = None
     max_batch: int = 32
     max_wait_ms: float = 5.0
@@ -43,6 +44,13 @@ class ServeOptions:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    def engine(self) -> tuple[str | None, str | None]:
+        """(backend, precision) to load with: the defaults of a checkpoint filled in, a file's
+        left to the file (an int8 file must not be asked for fp32)."""
+        if _is_artifact(self.weights):
+            return self.backend, self.precision
+        return self.backend or "auto", self.precision or "fp32"
 
     def resolved_api_key(self) -> str | None:
         """``api_key``, else ``$EFFNET_API_KEY``; an empty value means no key."""
