@@ -13,6 +13,8 @@ compile        fp32               the same module through ``torch.compile`` (ind
 onnxruntime    fp32, int8         ONNX Runtime, all graph optimisations; int8: static QDQ
 openvino       fp32, bf16, int8   OpenVINO's CPU plugin, precision hint always explicit;
                                   int8: NNCF post-training quantization
+fused          fp32               each MBConv block as one C++ kernel, the rest eager
+                                  (:mod:`effnet.deploy.fused`; AVX2 + FMA, a C++ compiler)
 =============  =================  ==========================================================
 
 fp32 backends return the eager model's logits (to 1e-4); reduced precisions are checked by
@@ -39,22 +41,25 @@ from torch import nn
 
 from .cpu import PRECISIONS, CpuInfo, cpu_info
 from .fuse import fold_batchnorm
+from .fused import FusedRunner, fused_available
 from .openvino import INSTALL_HINT, OpenVinoRunner
 from .quantize import Calibration
 from .runners import CompiledRunner, EagerRunner, OnnxRuntimeRunner
 from .timing import time_interleaved, time_runs
 
-BACKENDS = ("eager", "compile", "onnxruntime", "openvino")
+BACKENDS = ("eager", "compile", "onnxruntime", "openvino", "fused")
 #: The precisions each backend runs.
 BACKEND_PRECISIONS = {
     "eager": ("fp32", "bf16"),
     "compile": ("fp32",),
     "onnxruntime": ("fp32", "int8"),
     "openvino": ("fp32", "bf16", "int8"),
+    "fused": ("fp32",),
 }
-#: What ``backend="auto"`` tries unless told otherwise. torch.compile is left out because building
-#: it takes one to two minutes per model on a small CPU and it measured slower than ONNX Runtime
-#: there; pass ``candidates=BACKENDS`` to include it.
+#: What ``backend="auto"`` tries unless told otherwise. torch.compile and the fused kernel are left
+#: out: building them takes one to two minutes per model (compile) or 15-60 s once per machine
+#: (fused) on a small CPU, and both measured slower than OpenVINO and ONNX Runtime there
+#: (benchmarks/RESULTS.md); pass ``candidates=BACKENDS`` to time them too.
 AUTO_CANDIDATES = ("openvino", "onnxruntime", "eager")
 #: Rounds the "auto" choice times every candidate for, in turn (a round at batch 32 is about a
 #: second for B0 on 2 cores; 3 rounds, one candidate after another, let one burst of load from
@@ -73,6 +78,8 @@ def backend_available(backend: str) -> bool:
         return importlib.util.find_spec(backend) is not None
     if backend == "compile":
         return any(shutil.which(cc) for cc in ("c++", "g++", "clang++"))
+    if backend == "fused":
+        return fused_available()
     raise ValueError(f"unknown backend {backend!r}; expected one of {(*BACKENDS, 'auto')}")
 
 
@@ -149,6 +156,8 @@ def _build(
         )
     if backend == "eager":
         return EagerRunner(module, precision)
+    if backend == "fused":
+        return FusedRunner(module, precision)
     if backend == "compile":
         if not backend_available("compile"):
             raise RuntimeError("the 'compile' backend needs a C++ compiler (c++/g++) on PATH")
