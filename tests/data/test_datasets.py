@@ -103,3 +103,25 @@ def test_wrong_names_and_sizes_are_refused(data_dir):
     with pytest.raises(ValueError, match="needs data_dir"):
         build_datasets("imagefolder", None, 24)
     assert DATASETS[:2] == ("digits", "imagefolder") and "cifar10" in DATASETS
+
+
+def test_torchvision_sets_live_under_effnet_home_like_the_weights(tmp_path, monkeypatch):
+    """``$EFFNET_HOME`` moves every data set named without ``data_dir``, not only the weights."""
+    import torchvision.datasets
+
+    from effnet.weights.fetch import weights_dir
+
+    roots = []
+
+    def offline(root, download=False, **kwargs):
+        roots.append(root)
+        raise RuntimeError("Dataset not found")  # what torchvision says with no network
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+    monkeypatch.setenv("EFFNET_HOME", str(tmp_path / "home"))
+    with pytest.raises(FileNotFoundError, match=f"under {tmp_path / 'home' / 'datasets'} "):
+        build_datasets("cifar10", None, 32)
+    assert roots == [str(tmp_path / "home" / "datasets")]
+    assert weights_dir() == tmp_path / "home" / "weights"
+    with pytest.raises(FileNotFoundError, match=f"under {tmp_path / 'mine'} "):
+        build_datasets("cifar10", str(tmp_path / "mine"), 32)  # data_dir still wins

@@ -1,12 +1,32 @@
-"""What is known about a data set before any image is read: its class count.
+"""What is known about a data set before any image is read: where it lives, its class count.
 
 Torch-free on purpose: planning a scaling search (``effnet search-scaling --dry-run``) counts every
 candidate's multiply-adds, classifier included, without loading a data set or torch.
+
+effnet keeps what it downloads or writes once under one folder, :func:`home` (``$EFFNET_HOME``,
+by default ``~/.cache/effnet``): weights in ``weights/``, data sets in ``datasets/``.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from .folders import class_folders, training_root
+
+#: The variable that moves effnet's cache (weights and data sets) elsewhere.
+ENV_HOME = "EFFNET_HOME"
+
+
+def home() -> Path:
+    """effnet's cache root: ``$EFFNET_HOME`` or ``~/.cache/effnet``."""
+    return Path(os.environ.get(ENV_HOME) or Path.home() / ".cache" / "effnet").expanduser()
+
+
+def datasets_dir() -> Path:
+    """Where a data set named without a ``data_dir`` is downloaded or written."""
+    return home() / "datasets"
+
 
 #: Class counts of the data sets effnet knows by name, so costs can be planned before any data
 #: is loaded (the classifier is part of every network's multiply-adds).

@@ -8,19 +8,20 @@ own evaluation split, scored once with the early-stopped checkpoint).
 - ``"imagefolder"``: ``data_dir/train/<class>/*`` with ``data_dir/val`` (or ``test``) as the test
   split, the ImageNet layout; a ``data_dir`` without ``train/`` is itself the training folder.
   Read by :class:`effnet.data.folders.ImageFolder`, the reader ``effnet eval`` uses too.
-- torchvision sets (downloaded into ``data_dir`` on first use, for users with network access):
-  the paper's transfer data sets, see :data:`TORCHVISION_SETS`.
+- torchvision sets (downloaded into ``data_dir``, by default ``$EFFNET_HOME/datasets``, on first
+  use, for users with network access): the paper's transfer data sets, see
+  :data:`TORCHVISION_SETS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .catalog import datasets_dir
 from .digits import DigitsImages
 from .folders import image_folder_splits
 from .loading import TransformedSubset
@@ -141,7 +142,7 @@ def _torchvision_set(name: str, data_dir: str | None) -> tuple[Any, Any, list[st
 
     class_name, train_kwargs, test_kwargs = TORCHVISION_SETS[name]
     cls = getattr(tvd, class_name)
-    root = data_dir or str(Path.home() / ".cache" / "effnet" / "datasets")
+    root = data_dir or str(datasets_dir())
     try:
         parts = [cls(root, download=True, **kw) for kw in train_kwargs]
         test = cls(root, download=True, **test_kwargs)

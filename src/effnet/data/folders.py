@@ -69,7 +69,8 @@ class ImageFolder:
         every_class_needs_images = class_to_idx is None
         self.class_to_idx = class_to_idx or {name: i for i, name in enumerate(folders)}
         self._check_known(folders)
-        per_class = {name: images_under(self.root / name) for name in folders}
+        # The root is never re-entered: a link inside one class cannot reach another class.
+        per_class = {name: images_under(self.root / name, [self.root]) for name in folders}
         self.samples = [
             (str(path), self.class_to_idx[name])
             for name, paths in per_class.items()

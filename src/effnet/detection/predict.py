@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ..data.images import open_image
 from .coco import letterbox
 from .model import EfficientDet
 from .postprocess import Detections
@@ -24,10 +25,7 @@ def detect_image(
     The image goes through the same letterbox as training and evaluation (longer side to the
     model's input size, padded), and the boxes are scaled back.
     """
-    from PIL import Image
-
-    with Image.open(path) as img:
-        image = img.convert("RGB")
+    image = open_image(path).convert("RGB")  # the decoder of every command: upright by EXIF
     x, scale = letterbox(image, model.spec.image_size, model.mean, model.std)
     model.eval()
     found = model.detect(x.unsqueeze(0).to(device), score_threshold)[0]

@@ -52,11 +52,11 @@ FINETUNE_DEFAULTS: dict[str, Any] = dict(
 
 def default_minival(data_dir: str | os.PathLike) -> int:
     """10% of an image folder's training images (at most the paper's 25,000)."""
-    from ..data.images import IMAGE_EXTENSIONS
+    from ..data.images import images_under
 
     root = Path(data_dir)
     train_root = root / "train" if (root / "train").is_dir() else root
-    count = sum(1 for p in train_root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    count = len(images_under(train_root))  # the walk training reads, links and all
     return min(count // 10, 25_000)
 
 

@@ -33,9 +33,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..data.catalog import ENV_HOME, home
 from ..fileio import locked, write_error
 
-ENV_HOME = "EFFNET_HOME"
 ENV_OFFLINE = "EFFNET_OFFLINE"
 _TRUE = {"1", "true", "yes", "on"}
 _CHUNK = 1 << 20
@@ -61,11 +61,6 @@ class TooLargeError(DownloadError):
 
 class _Incomplete(OSError):
     """The server closed the connection before sending everything it announced."""
-
-
-def home() -> Path:
-    """effnet's cache root: ``$EFFNET_HOME`` or ``~/.cache/effnet``."""
-    return Path(os.environ.get(ENV_HOME) or Path.home() / ".cache" / "effnet").expanduser()
 
 
 def weights_dir() -> Path:
