@@ -11,13 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from effnet import fileio
 from effnet.fileio import (
+    HOST,
     atomic_write,
+    claim_folder,
+    claim_output,
     locked,
     owner_gone,
     owner_tag,
     refuse_overwrite,
     same_file,
+    staged,
     write_with,
 )
 
@@ -150,3 +155,84 @@ def test_locked_makes_a_second_holder_wait_and_leaves_no_file(tmp_path):
     thread.join(10)
     assert order == ["first", "second"]
     assert not lock.exists()
+
+
+def test_claim_output_takes_a_new_path_an_existing_one_only_when_told_an_input_never(tmp_path):
+    weights, old = tmp_path / "w.safetensors", tmp_path / "old.json"
+    weights.write_text("weights")
+    old.write_text("{}")
+    assert claim_output(tmp_path / "new.json", [weights]) == tmp_path / "new.json"
+    with pytest.raises(FileExistsError, match=r"--json .*old\.json already exists; pass --over"):
+        claim_output(old, [weights], flag="--json")
+    assert claim_output(old, [weights], overwrite=True) == old
+    with pytest.raises(ValueError, match="is the input file"):
+        claim_output(weights, [weights], overwrite=True)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        claim_output(tmp_path, [], overwrite=True)
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        claim_folder(old)
+    assert claim_folder(tmp_path / "runs") == tmp_path / "runs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json", "w.safetensors"]
+
+
+def test_staged_files_replace_their_namesakes_main_last_and_only_on_success(tmp_path, monkeypatch):
+    ir, weights = tmp_path / "m.xml", tmp_path / "m.bin"
+    ir.write_text("old ir")
+    weights.write_text("old weights")
+    with pytest.raises(ValueError, match="check failed"), staged(ir) as folder:
+        (folder / "m.bin").write_text("new weights")
+        (folder / "m.xml").write_text("new ir")
+        raise ValueError("check failed")
+    assert (ir.read_text(), weights.read_text()) == ("old ir", "old weights")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin", "m.xml"]
+    moved = []
+    real_replace = os.replace
+    monkeypatch.setattr(fileio.os, "replace", lambda a, b: (moved.append(Path(b).name),
+                                                           real_replace(a, b)))  # fmt: skip
+    with staged(ir) as folder:
+        (folder / "m.xml").write_text("new ir")
+        (folder / "m.bin").write_text("new weights")
+    assert moved == ["m.bin", "m.xml"]  # an .xml never names weights that are not there yet
+    assert (ir.read_text(), weights.read_text()) == ("new ir", "new weights")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin", "m.xml"]
+
+
+def test_a_killed_writers_staging_folder_goes_with_the_next_write(tmp_path):
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    orphan = tmp_path / f".m.onnx.{HOST}-{done.pid}.abcd.tmp"
+    orphan.mkdir()
+    (orphan / "m.onnx").write_text("half an export")
+    with staged(tmp_path / "m.onnx") as folder:
+        (folder / "m.onnx").write_text("export")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+
+
+def test_ctrl_c_inside_torch_save_is_a_keyboard_interrupt_and_keeps_the_old_file(
+    tmp_path, monkeypatch
+):
+    import torch
+
+    target = tmp_path / "last.pt"
+    target.write_text("old")
+    writes = []
+    real_write = fileio.KeepOSError.write
+
+    def interrupted(self, data):
+        writes.append(len(data))
+        if len(writes) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while torch.save runs
+        return real_write(self, data)
+
+    monkeypatch.setattr(fileio.KeepOSError, "write", interrupted)
+    # Ctrl-C as a console program gets it (a pytest-xdist worker ignores SIGINT otherwise).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):  # not torch's "unexpected pos" RuntimeError
+            write_with(target, lambda f: torch.save({"a": torch.zeros(1000), "b": torch.ones(9)}, f))
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(writes) > 2  # the write went on to its end, and only then was interrupted
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]

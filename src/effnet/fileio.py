@@ -16,8 +16,11 @@ import fcntl
 import glob
 import os
 import re
+import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -73,7 +76,10 @@ def remove_orphans(path: str | os.PathLike, suffix: str = ".tmp") -> list[Path]:
         tag = candidate.name[len(prefix) :].split(".", 1)[0]
         try:
             stale = owner_gone(tag) if "-" in tag else _older_than(candidate, _UNOWNED_AGE_S)
-            if stale:
+            if stale and candidate.is_dir() and not candidate.is_symlink():
+                shutil.rmtree(candidate, ignore_errors=True)  # a killed staging folder
+                removed.append(candidate)
+            elif stale:
                 candidate.unlink()
                 removed.append(candidate)
         except FileNotFoundError:  # its writer finished or another cleaner got there first
@@ -206,6 +212,35 @@ class KeepOSError:
         self.f.flush()
 
 
+#: The signals a command unwinds on (Ctrl-C, and a polite kill).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them.
+
+    A serializer running a Python write callback from C++ (``torch.save``) turns the
+    KeyboardInterrupt raised inside it into an opaque ``RuntimeError``; deferred, the interrupt
+    arrives whole once the (short) write is done, and the temporary file is removed as usual.
+    Only the main thread can set handlers; elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    # A handler set outside Python (getsignal's None) could not be put back: left as it is.
+    held = [s for s in STOP_SIGNALS if signal.getsignal(s) is not None]
+    previous = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)
+
+
 def write_with(path: str | os.PathLike, writer: Any, durable: bool = False) -> Path:
     """``writer(f)`` into a binary file that atomically becomes ``path``.
 
@@ -216,7 +251,8 @@ def write_with(path: str | os.PathLike, writer: Any, durable: bool = False) -> P
     with atomic_write(path, durable) as tmp, open(tmp, "wb") as f:
         sink = KeepOSError(f)
         try:
-            writer(sink)
+            with signals_deferred():
+                writer(sink)
         except OSError:
             raise
         except Exception:
@@ -237,11 +273,83 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return a.expanduser().resolve() == b.expanduser().resolve()
 
 
-def refuse_overwrite(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None]) -> None:
-    """Raise if writing ``out`` would replace one of a command's own input files."""
+def refuse_overwrite(
+    out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None], flag: str = "--out"
+) -> None:
+    """Raise if writing ``out`` (given as ``flag``) would replace one of a command's input files."""
     for source in inputs:
         if source is not None and Path(source).is_file() and same_file(out, source):
             raise ValueError(
-                f"--out {out} is the input file {source}; writing it would destroy the input, so "
+                f"{flag} {out} is the input file {source}; writing it would destroy the input, so "
                 "choose another output path"
             )
+
+
+def claim_output(
+    out: str | os.PathLike,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    overwrite: bool = False,
+    flag: str = "--out",
+) -> Path:
+    """Check, before any work, that a command may write the file ``out`` (its option ``flag``).
+
+    Never onto one of the command's ``inputs``, even with ``overwrite`` (the input would be gone
+    while still needed), never onto a folder, and onto any other existing file only when the user
+    said ``--overwrite``: a command replaces only what it was told it may. Checking first means a
+    refusal costs nothing, rather than an hour of work thrown away at the end.
+    """
+    path = Path(out)
+    refuse_overwrite(path, inputs, flag)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"{flag} {path} is a folder; give a file to write")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise FileExistsError(
+            errno.EEXIST,
+            f"{flag} {path} already exists; pass --overwrite to replace it, or choose another path",
+        )
+    return path
+
+
+def claim_folder(out: str | os.PathLike, flag: str = "--out") -> Path:
+    """A command's output folder (its own files in it are its to rewrite): refused, before any
+    work, when a file stands where the folder should be."""
+    path = Path(out)
+    if (path.exists() or path.is_symlink()) and not path.is_dir():
+        raise NotADirectoryError(
+            errno.ENOTDIR, f"{flag} {path} is a file, not a folder; choose another path"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def staged(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a private folder beside ``path`` in which to write ``path``'s name and its companions
+    (an IR's .bin, a program's .json), then check them there.
+
+    When the block ends without an error, every file in the folder replaces its namesake beside
+    ``path``, the companions first and ``path`` last; an error in the block (a failed check, a
+    signal) removes the folder and leaves the previous files as they were. So a file that fails
+    its own check never replaces a good one.
+    """
+    path = Path(path)
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(
+            tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{owner_tag()}.", suffix=".tmp")
+        )
+    except OSError as err:
+        raise write_error(err, path, existed) from None
+    try:
+        yield folder
+        files = sorted(f for f in folder.iterdir() if f.is_file() and f.name != path.name)
+        for staged_file in [*files, folder / path.name]:
+            if staged_file.exists():
+                os.replace(staged_file, path.parent / staged_file.name)
+    except OSError as err:
+        if err.errno in _WRITE_ERRORS:  # told of the file the user named, not of its staged copy
+            err = OSError(err.errno, os.strerror(err.errno))
+        raise write_error(err, path, existed) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    remove_orphans(path)

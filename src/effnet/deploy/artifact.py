@@ -190,8 +190,12 @@ def fast_path(
         fmt = ENGINE_FORMATS[backend]
         wanted = "fp32" if precision == "auto" else precision
         keep = tempfile.TemporaryDirectory(prefix="effnet-")
-        (path,) = export_artifact(model, Path(keep.name) / "model", fmt, wanted, calibration)[:1]
-        loaded = load_artifact(path, threads)
+        try:
+            files = export_artifact(model, Path(keep.name) / "model", fmt, wanted, calibration)
+            loaded = load_artifact(files[0], threads)
+        except BaseException:  # a failed export or a signal: the folder goes now, not at exit
+            keep.cleanup()
+            raise
         loaded._keep, loaded.source = keep, str(getattr(model, "weights_source", "") or "model")
         return loaded
     from .inference import optimize_for_inference
