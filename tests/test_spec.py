@@ -7,7 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from effnet.spec import EFFICIENTNET_B0, NetSpec, StageSpec
+from effnet import flops
+from effnet.detection.spec import DET_SPECS
+from effnet.registry import get_spec, list_models
+from effnet.spec import BLOCK_KINDS, EFFICIENTNET_B0, MAX_MACS, MAX_PARAMS, NetSpec, StageSpec
 
 # docs/paper.md section 2, Table 1, rows 2-8: (kernel, stride, expand, out channels, layers).
 TABLE_1 = [
@@ -119,3 +122,97 @@ def test_any_stage_either_builds_a_valid_spec_or_is_one_valueerror(changes):
     stage = built.stages[0]
     assert 1 <= stage.kernel <= 31 and 1 <= stage.stride <= 8 and stage.expand > 0
     assert 0 <= stage.se_ratio <= 1 and 1 <= stage.out_channels <= 65536
+
+
+# ---- the network as a whole: bounded from the spec alone, before anything is built -----------
+def test_every_shipped_network_is_within_the_bounds():
+    """B0-B8, L2, V2-XL, Lite, EdgeTPU, the baselines, and EfficientDet's backbones at their own
+    input sizes (D7: B6 at 1536 px); L2 is the largest, and stays under half of each bound."""
+    for name in list_models():
+        cost = flops.check_size(get_spec(name))
+        assert cost.params <= MAX_PARAMS // 2 and cost.macs <= MAX_MACS // 4, name
+    for det in DET_SPECS.values():
+        flops.check_size(get_spec(det.backbone), resolution=det.image_size)
+    flops.check_size(get_spec("efficientnet_b7"), resolution=1536)  # D7x's backbone
+    assert "efficientnet_l2" in list_models() and "efficientnetv2_xl" in list_models()
+
+
+def _huge(stages=7, **changes):
+    spec = EFFICIENTNET_B0.to_dict()
+    for stage in spec["stages"][:stages]:
+        stage.update(changes)
+    return NetSpec.from_dict(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "kwargs", "message"),
+    [
+        # Each field within its own bound, the whole 10^13 weights (the 103 GB predict).
+        (_huge(out_channels=65536, repeats=1000), {}, r"describes [\d,]+ parameters \(4 bytes"),
+        (_huge(out_channels=65536, repeats=1000), {}, r"most of them in stages\[\d\] \(out_chan"),
+        (EFFICIENTNET_B0.replace(resolution=8192), {}, "feature map of 1,610,612,736 values"),
+        (EFFICIENTNET_B0, {"resolution": 8192}, r"in stages\[1\] \(out_channels=24"),
+        (EFFICIENTNET_B0, {"num_classes": 10**7}, r"in the classifier \(num_classes=10000000\)"),
+        (_huge(stages=2, repeats=1000), {"resolution": 2048}, "multiply-adds per image at 2048"),
+    ],
+)
+def test_a_network_too_big_in_total_is_one_valueerror_naming_the_field(spec, kwargs, message):
+    with pytest.raises(ValueError, match=message) as caught:
+        flops.check_size(spec, **kwargs)
+    assert "\n" not in str(caught.value) and "the limit is" in str(caught.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "kind": st.sampled_from(BLOCK_KINDS),
+                "kernel": st.integers(1, 7),
+                "stride": st.integers(1, 3),
+                "expand": st.sampled_from([0.25, 1, 4, 6]),
+                "out_channels": st.integers(8, 64),
+                "repeats": st.integers(1, 5),
+                "se_ratio": st.sampled_from([0.0, 0.25]),
+            }
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_the_closed_form_count_is_the_sum_over_every_block(stages):
+    """A stage counted as its first block plus repeats - 1 copies is the block-by-block sum."""
+    spec = EFFICIENTNET_B0.to_dict()
+    spec["stages"] = stages
+    try:
+        built = NetSpec.from_dict(spec)
+    except ValueError:
+        return
+    hw, total = flops.conv_out_size(built.resolution, built.stem.stride), 0
+    for _, block in built.blocks():
+        total += flops.block_cost(block, hw).macs
+        hw = flops.conv_out_size(hw, block.stride)
+    rows = flops.stage_costs(built, num_classes=0)
+    assert sum(r.macs for r in rows[1 : 1 + len(stages)]) == total
+    assert [b for _, b in built.blocks()] == [
+        b
+        for s, first, rest in built.stage_blocks()
+        for b in [first] + [rest] * (stages[s]["repeats"] - 1)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", ["b0"], "NetSpec.name must be a string"),
+        ("fixed_stem", "yes", "NetSpec.fixed_stem must be true or false"),
+        ("fixed_repeats", [99], "fixed_repeats holds 99, not a stage index below 7"),
+        ("round_limit", float("nan"), r"NetSpec.round_limit must be in \[0, 1\]"),
+        ("stages", [EFFICIENTNET_B0.to_dict()["stages"][0]] * 65, "at most 64 stages"),
+    ],
+)
+def test_fields_of_the_wrong_kind_are_refused_naming_them(field, value, message):
+    spec = EFFICIENTNET_B0.to_dict()
+    spec[field] = value
+    with pytest.raises(ValueError, match=message):
+        NetSpec.from_dict(spec)

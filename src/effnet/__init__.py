@@ -139,7 +139,8 @@ def predict(
     top_k: int = 5,
     device: str = "auto",
 ) -> list[Prediction]:
-    """``effnet predict``: the ``top_k`` classes of image files, folders or globs.
+    """``effnet predict``: the ``top_k`` classes of image files, folders or globs, or of images
+    in memory (PIL images, uint8 HWC arrays, CHW/NCHW pixel tensors, named ``image[i]``).
 
     Each :class:`~effnet.use.predict.Prediction` has ``label``, ``labels``, ``probabilities`` and
     ``path``; an unreadable file found in a folder or glob is skipped with a warning.
@@ -147,8 +148,11 @@ def predict(
     from pathlib import Path
 
     from .data.images import collect_images
+    from .use.predict import in_memory_images
     from .use.predict import predict as run
 
+    if (loaded := in_memory_images(images)) is not None:  # PIL images, arrays, tensors
+        return run(_model(weights, model, device), loaded, top_k)
     inputs = [images] if isinstance(images, (str, os.PathLike)) else list(images)
     paths = collect_images(inputs)
     named = {Path(item) for item in inputs if Path(item).is_file()}

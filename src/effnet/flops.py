@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import BlockSpec, NetSpec
+from .spec import (
+    MAX_BATCH_VALUES,
+    MAX_FEATURE_MAP,
+    MAX_MACS,
+    MAX_PARAMS,
+    BlockSpec,
+    NetSpec,
+)
 
 
 def conv_out_size(size: int, stride: int) -> int:
@@ -29,6 +36,9 @@ class Cost:
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(self.params + other.params, self.macs + other.macs)
+
+    def __mul__(self, times: int) -> Cost:
+        return Cost(self.params * times, self.macs * times)
 
 
 def _conv(cin: int, cout: int, k: int, out_hw: int, groups: int = 1, bn: bool = True) -> Cost:
@@ -83,22 +93,24 @@ class StageCost:
 
 
 def stage_costs(
-    spec: NetSpec, num_classes: int = 1000, resolution: int | None = None
+    spec: NetSpec, num_classes: int = 1000, resolution: int | None = None, in_chans: int = 3
 ) -> list[StageCost]:
-    """Per-stage costs (stem, each stage, head, classifier) at ``resolution`` (default: own)."""
+    """Per-stage costs (stem, each stage, head, classifier) at ``resolution`` (default: own).
+
+    A stage is its first block plus ``repeats - 1`` copies of the next, all alike, so the count
+    takes time in the number of stages, not blocks (a spec read from a file is counted before
+    anything is built from it, whatever depth it claims).
+    """
     hw = resolution or spec.resolution
     rows = []
     stem_hw = conv_out_size(hw, spec.stem.stride)
-    stem = _conv(3, spec.stem.channels, spec.stem.kernel, stem_hw)
+    stem = _conv(in_chans, spec.stem.channels, spec.stem.kernel, stem_hw)
     rows.append(StageCost("stem", hw, spec.stem.channels, 1, stem.params, stem.macs))
     hw = conv_out_size(stem_hw, 2) if spec.stem.max_pool else stem_hw
-    blocks = list(spec.blocks())
-    for s, stage in enumerate(spec.stages):
-        stage_in = hw
-        cost = Cost()
-        for _, block in (b for b in blocks if b[0] == s):
-            cost = cost + block_cost(block, hw)
-            hw = conv_out_size(hw, block.stride)
+    for s, first, rest in spec.stage_blocks():
+        stage = spec.stages[s]
+        stage_in, hw = hw, conv_out_size(hw, first.stride)
+        cost = block_cost(first, stage_in) + block_cost(rest, hw) * (stage.repeats - 1)
         label = f"{stage.kind} k{stage.kernel} e{stage.expand:g}"
         rows.append(
             StageCost(label, stage_in, stage.out_channels, stage.repeats, cost.params, cost.macs)
@@ -112,9 +124,96 @@ def stage_costs(
     return rows
 
 
-def count(spec: NetSpec, num_classes: int = 1000, resolution: int | None = None) -> Cost:
+def count(
+    spec: NetSpec, num_classes: int = 1000, resolution: int | None = None, in_chans: int = 3
+) -> Cost:
     """Total parameters and multiply-adds of ``spec`` at ``resolution`` (default: its own)."""
     total = Cost()
-    for row in stage_costs(spec, num_classes, resolution):
+    for row in stage_costs(spec, num_classes, resolution, in_chans):
         total = total + Cost(row.params, row.macs)
+    return total
+
+
+def _feature_map(block: BlockSpec, in_hw: int) -> int:
+    """Values in the largest tensor one block makes (input, expansion, inner or output)."""
+    out_hw = conv_out_size(in_hw, block.stride)
+    mid_hw = in_hw if block.kind in ("mbconv", "bottleneck") else out_hw
+    return max(
+        block.in_channels * in_hw * in_hw,
+        block.mid_channels * mid_hw * mid_hw,
+        block.out_channels * out_hw * out_hw,
+    )
+
+
+def _feature_maps(spec: NetSpec, hw: int, in_chans: int) -> list[int]:
+    """Values in the largest tensor of one image per row of :func:`stage_costs` (input and stem,
+    each stage, the head conv)."""
+    stem_hw = conv_out_size(hw, spec.stem.stride)
+    sizes = [max(in_chans * hw * hw, spec.stem.channels * stem_hw * stem_hw)]
+    hw = conv_out_size(stem_hw, 2) if spec.stem.max_pool else stem_hw
+    for _, first, rest in spec.stage_blocks():
+        first_map = _feature_map(first, hw)
+        hw = conv_out_size(hw, first.stride)
+        sizes.append(max(first_map, _feature_map(rest, hw)))
+    return [*sizes, (spec.head_channels or 0) * hw * hw]
+
+
+def largest_feature_map(spec: NetSpec, resolution: int | None = None, in_chans: int = 3) -> int:
+    """Values in the largest feature map ``spec`` makes of one image at ``resolution``: what
+    inference needs in memory beside the weights, whatever the multiply-adds."""
+    return max(_feature_maps(spec, resolution or spec.resolution, in_chans))
+
+
+def _where(spec: NetSpec, index: int, num_classes: int) -> str:
+    """The spec field behind row ``index`` of :func:`stage_costs`."""
+    if index == 0:
+        return f"stem (channels={spec.stem.channels})"
+    if index <= len(spec.stages):
+        stage = spec.stages[index - 1]
+        return (
+            f"stages[{index - 1}] (out_channels={stage.out_channels}, "
+            f"repeats={stage.repeats}, expand={stage.expand:g})"
+        )
+    if index == len(spec.stages) + 1 and spec.head_channels:
+        return f"head_channels={spec.head_channels}"
+    return f"the classifier (num_classes={num_classes})"
+
+
+def check_size(
+    spec: NetSpec,
+    num_classes: int = 1000,
+    resolution: int | None = None,
+    in_chans: int = 3,
+    batch: int = 1,
+) -> Cost:
+    """The cost of ``spec``, or a ValueError naming the field and the count when the model it
+    describes could not be held in memory or run on one image (``effnet.spec.MAX_PARAMS``,
+    ``MAX_MACS``, ``MAX_FEATURE_MAP``), or on a ``batch`` of images (``MAX_BATCH_VALUES``).
+    Each field of a spec is bounded on its own; this bounds their product, before a spec from a
+    file or a user is built."""
+    hw = resolution or spec.resolution
+    rows = stage_costs(spec, num_classes, hw, in_chans)
+    total = Cost(sum(r.params for r in rows), sum(r.macs for r in rows))
+    for what, value, limit, unit in (
+        ("params", total.params, MAX_PARAMS, "parameters (4 bytes each)"),
+        ("macs", total.macs, MAX_MACS, f"multiply-adds per image at {hw} px"),
+    ):
+        if value > limit:
+            index = max(range(len(rows)), key=lambda i: getattr(rows[i], what))
+            raise ValueError(
+                f"spec {spec.name!r} describes {value:,} {unit}, most of them in "
+                f"{_where(spec, index, num_classes)}; the limit is {limit:,}"
+            )
+    maps = _feature_maps(spec, hw, in_chans)
+    if max(maps) > MAX_FEATURE_MAP:
+        index = maps.index(max(maps))
+        raise ValueError(
+            f"spec {spec.name!r} at {hw} px makes a feature map of {max(maps):,} values per "
+            f"image in {_where(spec, index, num_classes)}; the limit is {MAX_FEATURE_MAP:,}"
+        )
+    if batch * max(maps) > MAX_BATCH_VALUES:
+        raise ValueError(
+            f"a batch of {batch} images makes {spec.name!r} hold feature maps of "
+            f"{batch * max(maps):,} values at {hw} px; the limit is {MAX_BATCH_VALUES:,}"
+        )
     return total

@@ -10,6 +10,7 @@ import fnmatch
 from pathlib import Path
 
 from .baselines import BASELINES
+from .flops import check_size
 from .spec import NetSpec
 from .variants import VARIANTS, variant_spec
 
@@ -32,13 +33,15 @@ def get_spec(name: str | NetSpec | Path) -> NetSpec:
         if not path.is_file():
             raise FileNotFoundError(f"spec file {path} does not exist")
         try:
-            return NetSpec.from_json(path.read_text())
+            spec = NetSpec.from_json(path.read_text())
+            check_size(spec)  # a file's network is bounded before anything is built from it
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
             reason = {
                 KeyError: f"missing field {err}",
                 RecursionError: "JSON nested too deeply",
             }.get(type(err), str(err))
             raise ValueError(f"spec file {path} is not a valid spec: {reason}") from None
+        return spec
     if name in VARIANTS:
         return variant_spec(name)
     if name in BASELINES:

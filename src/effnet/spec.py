@@ -37,6 +37,15 @@ MAX_CHANNELS = 1 << 16
 MAX_REPEATS = 1000
 MAX_KERNEL = 31
 MAX_STRIDE = 8
+MAX_STAGES = 64
+#: Bounds on the network as a whole (``effnet.flops.check_size``): each field may be within its
+#: own bound while the product is not (65,536 channels in 1,000 blocks is 10^13 weights). Twice
+#: the parameters and four times the multiply-adds of the largest model shipped, EfficientNet-L2
+#: (480M, 476G at 800 px); over twice the largest feature map (B7 at EfficientDet's 1536 px).
+MAX_PARAMS = 1_000_000_000  # 4 GB of float32 weights
+MAX_MACS = 2_000_000_000_000  # multiply-adds per image
+MAX_FEATURE_MAP = 1 << 28  # values in one feature map of one image: 1 GB of float32
+MAX_BATCH_VALUES = 1 << 31  # values in one feature map of a batch: 8 GB of float32
 
 
 def _integers(owner: Any, *names: str) -> None:
@@ -196,17 +205,12 @@ class NetSpec:
         _integers(self, "resolution")
         if self.resolution < 1:
             raise ValueError(f"resolution must be positive, got {self.resolution}")
-        if not self.stages:
-            raise ValueError("a network needs at least one stage")
         if self.resolution > MAX_RESOLUTION:
             raise ValueError(
                 f"resolution {self.resolution} is above the {MAX_RESOLUTION} px a network can be "
                 "built for"
             )
-        if not isinstance(self.stem, StemSpec) or not all(
-            isinstance(stage, StageSpec) for stage in self.stages
-        ):
-            raise ValueError("a NetSpec needs a StemSpec and a tuple of StageSpecs")
+        self._check_types()
         if self.head_channels is not None:
             _integers(self, "head_channels")
             _within(self, "head_channels", 1, MAX_CHANNELS)
@@ -216,33 +220,70 @@ class NetSpec:
         if not self.bn_eps > 0:
             raise ValueError(f"NetSpec.bn_eps must be positive, got {self.bn_eps}")
         _within(self, "bn_momentum", 0, 1)
-        for index, block in self.blocks():
-            if block.mid_channels < 1:
+        _within(self, "round_limit", 0, 1)
+        for index, first, rest in self.stage_blocks():
+            for block in (first, rest):
+                if block.mid_channels < 1:
+                    raise ValueError(
+                        f"stage {index + 1}: expand {block.expand:g} of {block.in_channels} "
+                        f"channels leaves {block.mid_channels} inside its blocks; a block needs "
+                        "at least one"
+                    )
+
+    def _check_types(self) -> None:
+        """The non-numeric fields: a name, flags that are bools, stage indices that exist."""
+        if not self.stages:
+            raise ValueError("a network needs at least one stage")
+        if not isinstance(self.stem, StemSpec) or not all(
+            isinstance(stage, StageSpec) for stage in self.stages
+        ):
+            raise ValueError("a NetSpec needs a StemSpec and a tuple of StageSpecs")
+        if len(self.stages) > MAX_STAGES:
+            raise ValueError(f"a network has at most {MAX_STAGES} stages, got {len(self.stages)}")
+        if not isinstance(self.name, str):
+            raise ValueError(f"NetSpec.name must be a string, got {self.name!r}")
+        for owner, flag in [(self, "head_scales_down"), (self, "fixed_stem"),
+                            (self, "fixed_head"), (self.stem, "max_pool"),
+                            *((stage, "skip") for stage in self.stages)]:  # fmt: skip
+            if not isinstance(getattr(owner, flag), bool):
                 raise ValueError(
-                    f"stage {index + 1}: expand {block.expand:g} of {block.in_channels} channels "
-                    f"leaves {block.mid_channels} inside its blocks; a block needs at least one"
+                    f"{type(owner).__name__}.{flag} must be true or false, got "
+                    f"{getattr(owner, flag)!r}"
                 )
+        for index in self.fixed_repeats:
+            if isinstance(index, bool) or index not in range(len(self.stages)):
+                raise ValueError(
+                    f"NetSpec.fixed_repeats holds {index!r}, not a stage index below "
+                    f"{len(self.stages)}"
+                )
+
+    def stage_blocks(self) -> Iterator[tuple[int, BlockSpec, BlockSpec]]:
+        """Yield ``(stage_index, first_block, repeated_block)`` per stage: the first block has
+        the stride and the width change, the ``repeats - 1`` after it are all alike (stride 1,
+        input width = output width), so a stage is described in two blocks whatever its depth."""
+        in_ch = self.stem.channels
+        for s, stage in enumerate(self.stages):
+            common = {
+                "kind": stage.kind,
+                "kernel": stage.kernel,
+                "expand": stage.expand,
+                "out_channels": stage.out_channels,
+                "se_ratio": stage.se_ratio,
+                "skip": stage.skip,
+            }
+            first = BlockSpec(
+                stride=stage.stride, in_channels=in_ch, expand_from=stage.expand_from, **common
+            )
+            rest = BlockSpec(stride=1, in_channels=stage.out_channels, **common)
+            yield s, first, rest
+            in_ch = stage.out_channels
 
     def blocks(self) -> Iterator[tuple[int, BlockSpec]]:
         """Yield ``(stage_index, block)`` for every block, with the real in/out widths filled in."""
-        in_ch = self.stem.channels
-        for s, stage in enumerate(self.stages):
-            for i in range(stage.repeats):
-                yield (
-                    s,
-                    BlockSpec(
-                        kind=stage.kind,
-                        kernel=stage.kernel,
-                        stride=stage.stride if i == 0 else 1,
-                        expand=stage.expand,
-                        in_channels=in_ch,
-                        out_channels=stage.out_channels,
-                        se_ratio=stage.se_ratio,
-                        expand_from=stage.expand_from if i == 0 else None,
-                        skip=stage.skip,
-                    ),
-                )
-                in_ch = stage.out_channels
+        for s, first, rest in self.stage_blocks():
+            yield s, first
+            for _ in range(self.stages[s].repeats - 1):
+                yield s, rest
 
     @property
     def num_blocks(self) -> int:

@@ -36,8 +36,8 @@ def test_speed_times_every_progressive_stage_and_the_b_model(capsys):
 def test_digits_reports_time_to_target_and_test_accuracy(capsys):
     main = runpy.run_path(str(SCRIPT), run_name="benchmark")["main"]
     results = main(["digits", "--target", "0.0", "--runs", "efficientnet_b0 (b0_digits)",
-                    "--override", "max_steps=2", "limit_train_images=32", "batch_size=16",
-                    "minival_size=0"])  # fmt: skip
+                    "--override", "max_steps=2", "limit_train_images=32",
+                    "batch_size=16"])  # fmt: skip
     (row,) = results["rows"]
     assert row["time_to_target_s"] is not None and 0 <= row["test_top1"] <= 1
     assert "| efficientnet_b0 (b0_digits) |" in capsys.readouterr().out

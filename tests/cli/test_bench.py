@@ -158,13 +158,13 @@ def test_memory_reports_positive_peaks(capsys, tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--table4", "--runs", "0"], "--runs must be at least 1"),
+        (["efficientnet_b0", "--batch-size", "100000"], "a batch of 100000 images"),
         (["no_such_net", "--runs", "1"], "unknown model 'no_such_net'"),
         (["--table4", "--models", "b1", "no_such_net"], "unknown model 'no_such_net'"),
         (["--table4", "--backend", "all"], "--backend all is for throughput mode"),
         (["--table4", "--batch-size", "8"], "--table4 times batch 1"),
         (["--table4", "--precision", "int8"], "--table4 is the paper's fp32 protocol"),
-        (["efficientnet_b0", "--threads", "-1"], "--threads must be positive"),
+        (["efficientnet_b0", "--resolution", "8000"], "at 8000 px makes a feature map"),
         ([], "name the models to time"),
     ],
 )

@@ -33,7 +33,7 @@ def test_classification_configs_are_not_detection_configs():
     "override, message",
     [
         ("epoch=3", "Did you mean 'epochs'"),
-        ("lr=fast", "lr='fast': expected float"),
+        ("lr=fast", "lr='fast': expected a finite float"),
         ("optimizer=lamb", "optimizer must be one of"),
         ("ema_decay=1", "ema_decay must be in"),
     ],

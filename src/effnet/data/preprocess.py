@@ -10,13 +10,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..spec import MAX_RESOLUTION
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest")
+#: The short side images are resized to before the crop, at most: a tiny ``crop_pct`` would
+#: otherwise ask for a resize to millions of pixels (224 / 1e-4), which no memory holds.
+MAX_RESIZE = 2 * MAX_RESOLUTION
+#: Normalisation has one value per channel: three for RGB, one for grayscale.
+CHANNELS = (1, 3)
 
 
 @dataclass(frozen=True)
@@ -34,16 +42,39 @@ class Preprocess:
     std: tuple[float, ...] = IMAGENET_STD
 
     def __post_init__(self) -> None:
-        if self.resolution < 1:
-            raise ValueError(f"resolution must be positive, got {self.resolution}")
-        if not 0 < self.crop_pct <= 1:
-            raise ValueError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
-        if self.interpolation not in INTERPOLATIONS:
+        if isinstance(self.resolution, bool) or not isinstance(self.resolution, numbers.Integral):
+            raise ValueError(f"resolution must be an integer, got {self.resolution!r}")
+        if not 1 <= self.resolution <= MAX_RESOLUTION:
+            raise ValueError(f"resolution must be in [1, {MAX_RESOLUTION}], got {self.resolution}")
+        crop = _number("crop_pct", self.crop_pct)
+        if not 0 < crop <= 1:
+            raise ValueError(f"crop_pct must be in (0, 1], got {crop}")
+        if self.resolution / crop > MAX_RESIZE:
+            raise ValueError(
+                f"crop_pct {crop:g} resizes images to {self.resolution / crop:,.0f} px before the "
+                f"{self.resolution} px crop; at most {MAX_RESIZE} px"
+            )
+        if not isinstance(self.interpolation, str) or self.interpolation not in INTERPOLATIONS:
             raise ValueError(
                 f"unknown interpolation {self.interpolation!r}; expected one of {INTERPOLATIONS}"
             )
+        self._check_normalisation()
+
+    def _check_normalisation(self) -> None:
+        """mean and std: one finite number per channel each, std above zero (pixels are divided
+        by it: a zero or infinite std makes every prediction NaN)."""
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if not isinstance(values, (tuple, list)) or len(values) not in CHANNELS:
+                raise ValueError(
+                    f"{name} must be a list of 3 numbers (1 for grayscale), got {values!r}"
+                )
+            for value in values:
+                _number(name, value)
         if len(self.mean) != len(self.std):
             raise ValueError("mean and std need one value per channel each")
+        if min(self.std) <= 0:
+            raise ValueError(f"std must be positive, got {list(self.std)}")
 
     @property
     def resize_size(self) -> int:
@@ -55,8 +86,19 @@ class Preprocess:
     @classmethod
     def from_json(cls, text: str) -> Preprocess:
         data: dict[str, Any] = json.loads(text)
-        data["mean"], data["std"] = tuple(data["mean"]), tuple(data["std"])
+        if not isinstance(data, dict):
+            raise ValueError(f"preprocessing must be a JSON object, got {type(data).__name__}")
+        for name in ("mean", "std"):
+            if isinstance(data.get(name), list):
+                data[name] = tuple(data[name])
         return cls(**data)
+
+
+def _number(name: str, value: Any) -> float:
+    """``value`` as a finite number (not a bool, a string or NaN); else a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must hold finite numbers, got {value!r}")
+    return float(value)
 
 
 def default_preprocess(spec: Any) -> Preprocess:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from ..data.preprocess import Preprocess
 from ..fileio import atomic_write
+from ..spec import MAX_FEATURE_MAP
 
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
 #: The format-version of the metadata below; a newer one is refused with a clear message.
@@ -213,9 +215,7 @@ class ArtifactInfo:
             if precision not in fmt.precisions:
                 raise ValueError(f"precision {precision!r} is not one {fmt.name} is written at")
             io = data["input"]
-            shape = tuple(int(v) for v in io["shape"])
-            if len(shape) != 3 or min(shape) < 1:
-                raise ValueError(f"input shape {list(shape)} is not (channels, height, width)")
+            shape = _input_shape(io["shape"])
             names = tuple(str(n) for n in data["class_names"])
             return cls(
                 model=str(data["model"]),
@@ -244,6 +244,20 @@ class ArtifactInfo:
         except (ValueError, RecursionError) as err:
             raise ArtifactError(f"{source}: effnet metadata is not valid JSON ({err})") from None
         return cls.from_dict(data, source)
+
+
+def _input_shape(value: Any) -> tuple[int, int, int]:
+    """(channels, height, width): three positive integers, and no more values than one feature
+    map may hold (an input is one), so a file cannot make its reader allocate gigabytes."""
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+    ):
+        raise ValueError(f"input shape {value!r} is not (channels, height, width)")
+    if math.prod(value) > MAX_FEATURE_MAP:
+        raise ValueError(f"input shape {value} holds over {MAX_FEATURE_MAP:,} values per image")
+    return value[0], value[1], value[2]
 
 
 def info_for_model(

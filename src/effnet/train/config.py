@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import functools
 import importlib.util
+import math
 import traceback
 import types
 import typing
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..spec import MAX_RESOLUTION
 from .progressive import Progressive
 
 OPTIMIZERS = ("rmsprop_tf", "sgd", "adamw")
@@ -148,7 +150,14 @@ def validate(cfg: TrainConfig) -> None:
         f"label_smoothing must be in [0, 1), got {cfg.label_smoothing}",
     )
     need(0 < cfg.crop_scale_min <= 1, f"crop_scale_min must be in (0, 1], got {cfg.crop_scale_min}")
-    need(cfg.image_size is None or cfg.image_size >= 8, f"image_size too small: {cfg.image_size}")
+    need(
+        cfg.image_size is None or 8 <= cfg.image_size <= MAX_RESOLUTION,
+        f"image_size must be in [8, {MAX_RESOLUTION}], got {cfg.image_size}",
+    )
+    need(
+        isinstance(cfg.output_dir, str) and bool(cfg.output_dir.strip()),
+        f"output_dir must name a folder, got {cfg.output_dir!r}",
+    )
     need(cfg.eval_every >= 1 and cfg.log_every >= 1, "eval_every and log_every must be >= 1")
     need(cfg.save_every_steps >= 0, f"save_every_steps must be >= 0, got {cfg.save_every_steps}")
     need(cfg.freeze_backbone_epochs >= 0, "freeze_backbone_epochs must be >= 0")
@@ -216,7 +225,7 @@ def finetune_config(
     One function so that the eight Table 5 configs and ``effnet finetune`` differ only in what
     really differs (data set, schedule length, minival size); ``name`` names the output folder
     ``runs/finetune_<name>`` (default: the data set). ``data_dir`` stays None: DATA comes from
-    the command line, or a torchvision set downloads to ~/.cache/effnet/datasets.
+    the command line, or a torchvision set downloads to $EFFNET_HOME/datasets.
     """
     protocol = {**TABLE5_PROTOCOL, "output_dir": f"runs/finetune_{name or dataset}"}
     return transfer_config(epochs, **{**protocol, "dataset": dataset, **changes})
@@ -321,6 +330,7 @@ def apply_overrides(cfg: Settings, overrides: list[str]) -> Settings:
     """
     hints = typing.get_type_hints(type(cfg))
     changes: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for item in overrides:
         key, sep, text = item.partition("=")
         key = key.strip()
@@ -330,8 +340,17 @@ def apply_overrides(cfg: Settings, overrides: list[str]) -> Settings:
             close = difflib.get_close_matches(key, hints, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown config key {key!r}.{hint} Known keys: {', '.join(hints)}")
+        if key in given:  # the last one would win unseen
+            raise ValueError(f"override key {key!r} is given twice ({given[key]} and {item})")
+        given[key] = item
         changes[key] = parse_value(key, text.strip(), hints[key])
-    return dataclasses.replace(cfg, **changes)  # type: ignore[type-var]
+    result = dataclasses.replace(cfg, **changes)  # type: ignore[type-var]
+    if "minival_size" in changes and getattr(result, "dataset", None) == "digits":
+        raise ValueError(
+            "override minival_size does nothing on digits, whose 180-image minival is a fixed "
+            "split; it sizes the minival of imagefolder and torchvision sets"
+        )
+    return result
 
 
 def parse_value(key: str, text: str, annotation: Any) -> Any:
@@ -353,8 +372,12 @@ def parse_value(key: str, text: str, annotation: Any) -> Any:
         if annotation is int:
             return int(text)
         if annotation is float:
-            return float(text)
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
         return text
     except ValueError:
         name = getattr(annotation, "__name__", str(annotation))
+        name = "a finite float" if annotation is float else name
         raise ValueError(f"override {key}={text!r}: expected {name}") from None

@@ -86,14 +86,64 @@ def input_mismatch(size: tuple[int, int], preprocess: Preprocess) -> str | None:
     )
 
 
+def in_memory_images(images: Any) -> list[tuple[Path, Any]] | None:
+    """``(name, PIL image)`` pairs for images already in memory: a PIL image, a uint8 ``HWC``
+    numpy array, a ``CHW`` or ``NCHW`` tensor of pixels (uint8, or float in [0, 1]), or a list
+    of them, named ``image[i]``; None for paths. Anything else is one ValueError naming its type
+    (a path would otherwise be made of it, and the error be about a missing file)."""
+    import numpy as np
+    from PIL import Image
+
+    def pictures(item: Any) -> list[Any]:
+        if isinstance(item, Image.Image):
+            return [item]
+        if isinstance(item, np.ndarray) and item.dtype == np.uint8 and item.ndim in (2, 3):
+            return [Image.fromarray(item)]
+        if isinstance(item, torch.Tensor) and item.ndim in (3, 4):
+            from torchvision.transforms.functional import to_pil_image
+
+            pixels = item.detach().cpu()
+            if pixels.is_floating_point() and not bool(((pixels >= 0) & (pixels <= 1)).all()):
+                raise ValueError("a float image tensor must hold pixels in [0, 1]")
+            return [to_pil_image(x) for x in (pixels if pixels.ndim == 4 else [pixels])]
+        shape = (
+            f" of shape {tuple(item.shape)} and dtype {item.dtype}"
+            if hasattr(item, "shape")
+            else ""
+        )
+        raise ValueError(
+            f"cannot predict on a {type(item).__name__}{shape}: give image paths, PIL images, "
+            "uint8 HWC arrays or CHW/NCHW tensors"
+        )
+
+    items = images if isinstance(images, (list, tuple)) else [images]
+    if all(isinstance(item, (str, os.PathLike)) for item in items):
+        return None
+    found = [picture for item in items for picture in pictures(item)]
+    return [(Path(f"image[{i}]"), picture) for i, picture in enumerate(found)]
+
+
+def _inputs(paths: Any) -> list[Any]:
+    """``paths`` as a list: paths, or ``(name, image)`` pairs for images in memory (a list of
+    pairs has been converted already, by ``effnet.predict``)."""
+    if isinstance(paths, list) and all(isinstance(p, tuple) for p in paths):
+        return paths
+    return in_memory_images(paths) or list(paths)
+
+
 def _readable(
     paths: list[str | os.PathLike],
     skippable: Collection[Path],
     on_skipped: Callable[[Skipped], None],
 ) -> list[tuple[Path, Any]]:
-    """(path, PIL image) of each readable path; a skippable unreadable one goes to on_skipped."""
-    images = []
-    for path in map(Path, paths):
+    """(path, PIL image) of each readable path; a skippable unreadable one goes to on_skipped.
+    Images already in memory (:func:`in_memory_images`) pass through with their names."""
+    images: list[tuple[Path, Any]] = []
+    for path in paths:
+        if isinstance(path, tuple):
+            images.append(path)
+            continue
+        path = Path(path)
         if path not in skippable:
             images.append((path, open_image(path)))  # named: unreadable is an error
             continue
@@ -116,6 +166,7 @@ def predict(
     on_skipped: Callable[[Skipped], None] | None = None,
 ) -> list[Prediction]:
     """Classify ``paths`` in batches; a missing or unreadable file stops with its name.
+    ``paths`` may also be images in memory (see :func:`in_memory_images`).
 
     ``skippable``: paths found by expanding a folder or glob, which are skipped when unreadable
     (handed to ``on_skipped``, default one warning per file) and absent from the result; if no
@@ -137,6 +188,7 @@ def predict(
     lenient = {Path(p) for p in skippable}
     warn = on_skipped or SkipWarner()
     results: list[Prediction] = []
+    paths = _inputs(paths)
     chunks = [list(paths[i : i + batch_size]) for i in range(0, len(paths), batch_size)]
     for chunk in tqdm(chunks, desc="predict", unit="batch", disable=not progress, leave=False):
         readable = _readable(chunk, lenient, warn)

@@ -14,6 +14,7 @@ prediction NaN.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from torch import nn
 
 from ..data.preprocess import Preprocess, default_preprocess
 from ..fileio import write_with
+from ..flops import check_size, count
 from ..spec import NetSpec
 
 if TYPE_CHECKING:
@@ -155,6 +157,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
+            held = sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())  # noqa: SIM118
     except Exception as err:  # safetensors raises its own error types for corrupt headers
         size = path.stat().st_size
         what = "empty (0 bytes)" if size == 0 else f"truncated or damaged ({size} bytes: {err})"
@@ -163,7 +166,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         ) from None
     if meta.get("format") != FORMAT:
         raise NotEffnetCheckpointError(f"{path} is not an effnet checkpoint (no '{FORMAT}' header)")
-    return {
+    header = {
         "spec": _field(path, meta, "spec", NetSpec.from_json),
         "num_classes": _field(path, meta, "num_classes", _positive_int),
         "in_chans": _field(path, meta, "in_chans", _positive_int, "3"),
@@ -172,6 +175,31 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         "preprocess": _field(path, meta, "preprocess", Preprocess.from_json),
         "extra": _field(path, meta, "extra", _json_object, "{}"),
     }
+    _check_size(path, header, held)
+    return header
+
+
+def _check_size(path: Path, header: dict[str, Any], held: int) -> None:
+    """Bound the model the header describes before anything is built from it: at the spec's own
+    resolution and at the one its preprocessing feeds it (each field may be in range while the
+    whole would not fit in memory), and to the weights the file holds (a header describing a
+    model many times larger than its tensors belongs to other weights; building it first would
+    cost the memory of the model the header claims)."""
+    spec = header["spec"]
+    for field, resolution in (
+        ("spec", spec.resolution),
+        ("preprocess", header["preprocess"].resolution),
+    ):
+        try:
+            check_size(spec, header["num_classes"], resolution, header["in_chans"])
+        except ValueError as err:
+            raise ValueError(f"{path}: header field {field!r} is invalid ({err})") from None
+    params = count(spec, header["num_classes"], in_chans=header["in_chans"]).params
+    if params > 2 * held:
+        raise ValueError(
+            f"{path}: header field 'spec' describes a model of {params:,} parameters but the file "
+            f"holds {held:,} values; the header does not belong to these weights"
+        )
 
 
 def _field(path: Path, meta: dict[str, str], name: str, parse: Any, default: str | None = None):
