@@ -9,6 +9,7 @@ so 16-pixel inputs lose nothing and keep the run to a few seconds of CPU per epo
 """
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -171,3 +172,62 @@ def test_without_a_config_the_recipe_is_finetune_config_with_the_commands_defaul
     }
     assert captured["cfg"] == finetune_config(**FINETUNE_DEFAULTS).replace(**filled)
     assert captured["cfg"].autoaugment is None and captured["cfg"].optimizer == "sgd"
+
+
+def three_digits(root: Path) -> Path:
+    """``root/{0,1,2}/``: six of sklearn's digits each, as PNGs (a folder small enough to edit)."""
+    digits = load_digits()
+    pixels = np.clip(digits.images * (255 / 16), 0, 255).round().astype(np.uint8)
+    for digit in range(3):
+        (root / str(digit)).mkdir(parents=True)
+        for i in np.flatnonzero(digits.target == digit)[:6]:
+            Image.fromarray(pixels[i]).save(root / str(digit) / f"{i:04d}.png")
+    return root
+
+
+def finetune_argv(data: Path, init: Path, out: Path, *overrides: str) -> list[str]:
+    return [
+        "finetune", str(data), "--weights", str(init), "--output-dir", str(out), "--epochs", "1",
+        "--batch-size", "6", "--device", "cpu", "--freeze-backbone-epochs", "0",
+        "--backbone-lr-scale", "1", "--override", "num_workers=0", "max_steps=1",
+        "warmup_epochs=0", *overrides,
+    ]  # fmt: skip
+
+
+def error_line(capsys, code: int) -> str:
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err, err
+    assert err.splitlines()[-1].startswith("effnet finetune: error: "), err
+    return err.splitlines()[-1]
+
+
+def test_a_diverging_finetune_exits_2_and_writes_no_weights(tmp_path, capsys):
+    data = three_digits(tmp_path / "data")
+    out = tmp_path / "run"
+    argv = finetune_argv(data, starting_weights(tmp_path, 16), out, "lr_per_256=1e9")
+    line = error_line(capsys, main(argv))
+    assert "training diverged: the weights" in line and "after step 1, epoch 1" in line
+    assert "lower lr_per_256" in line
+    assert not (out / "best.safetensors").exists() and not (out / "model.safetensors").exists()
+
+
+def test_resume_after_a_class_folder_was_renamed_or_added_is_refused(tmp_path, capsys):
+    """Renaming keeps the count (the labels would silently move); adding changes the head (it
+    used to end in a size-mismatch traceback). Both are refused, naming the class."""
+    data = three_digits(tmp_path / "data")
+    out = tmp_path / "run"
+    init = starting_weights(tmp_path, 16)
+    assert main(finetune_argv(data, init, out)) == 0
+    capsys.readouterr()
+    state = (out / "last.pt").read_bytes()
+
+    (data / "1").rename(data / "one")
+    line = error_line(capsys, main([*finetune_argv(data, init, out), "--resume"]))
+    assert f"cannot resume from {out}/last.pt" in line
+    assert "class '1' was renamed to 'one'" in line
+
+    (data / "one").rename(data / "1")
+    shutil.copytree(data / "2", data / "7")
+    line = error_line(capsys, main([*finetune_argv(data, init, out), "--resume"]))
+    assert "the data's classes changed since the run started (added '7')" in line
+    assert (out / "last.pt").read_bytes() == state

@@ -2,12 +2,15 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage import data as skdata
 
@@ -113,12 +116,15 @@ def photos(tmp_path_factory):
 
 
 def train_argv(data, out, *extra, overrides=()):
-    """The smallest real run: 8 images, no minival, no test split, a checkpoint every step."""
+    """The smallest real run: 8 images, no minival, no test split, a checkpoint every step;
+    ``overrides`` replace those settings."""
     tiny = [
         "dataset=imagefolder", f"data_dir={data}", "minival_size=0", "image_size=32",
         "batch_size=4", "epochs=1", "warmup_epochs=0", "autoaugment=none", "log_every=1",
         "num_workers=0", "device=cpu", "save_every_steps=1",
     ]  # fmt: skip
+    given = {item.partition("=")[0] for item in overrides}  # a key may be given once
+    tiny = [item for item in tiny if item.partition("=")[0] not in given]
     return [
         "train", "--config", CONFIG, *extra, "--override", *tiny, *overrides, f"output_dir={out}"
     ]  # fmt: skip
@@ -190,12 +196,15 @@ def test_two_concurrent_trainings_into_one_folder(photos, tmp_path, capsys, monk
 def test_a_run_that_diverges_stops_keeping_its_last_good_state(photos, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(train_argv(photos, out, overrides=["lr_per_256=1e38", "epochs=3"]))
-    line = one_error_line(capsys, code, "training diverged: the loss is nan at step")
+    # The weights hold inf before the next loss is computed: the check before a save sees it.
+    line = one_error_line(capsys, code, "training diverged: the weights hold NaN or infinite")
     assert f"{out}/last.pt keeps the last good state" in line
     saved_step = load_state(out / "last.pt")["progress"]["step"]
-    assert f"at step {saved_step + 1} " in line  # the step after the last one saved
+    assert f"after step {saved_step + 1}, " in line  # the step after the last one saved
     records = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]  # strict JSON
-    assert records and all(r["step"] <= saved_step for r in records)
+    # After the last save only the diverging step's own loss (taken before its update) is logged.
+    assert records and all(r["step"] <= saved_step or r["kind"] == "train" for r in records)
+    assert max(r["step"] for r in records) == saved_step + 1
     assert not (out / "model.safetensors").exists() and not (out / LOCK_NAME).exists()
 
 
@@ -212,3 +221,51 @@ def test_a_damaged_last_pt_is_one_line_on_resume(photos, tmp_path, capsys, conte
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(ValueError, match="Did you mean 'epochs'"):
         main(["train", "--config", CONFIG, "--override", "epoch=3", "--debug"])
+
+
+def test_a_one_step_run_at_lr_1e9_exits_2_and_writes_no_weights(photos, tmp_path, capsys):
+    """Its only update leaves weights of ~1e7: finite, but every prediction is NaN. The loss of
+    that step was computed before the update, so only checking the weights' outputs sees it."""
+    out = tmp_path / "run"
+    code = main(train_argv(photos, out, overrides=["lr_per_256=1e9", "max_steps=1"]))
+    line = one_error_line(
+        capsys, code, "training diverged: the weights predict NaN", "after step 1, epoch 1"
+    )
+    assert "(lr 1.56e+07" in line and "lower lr_per_256" in line
+    assert "no checkpoint was saved before it" in line
+    written = {p.name for p in out.iterdir()}
+    assert not written & {"best.safetensors", "model.safetensors", "last.pt", "summary.json"}
+
+
+def test_a_run_diverging_in_its_second_epoch_keeps_its_finite_state(photos, tmp_path, capsys):
+    """Warm-up makes the first step's lr 0 (a good epoch, saved); the second step diverges. The
+    last.pt and best.safetensors of the first epoch stay, and the best weights predict numbers."""
+    out = tmp_path / "run"
+    two_epochs = ["lr_per_256=1e9", "warmup_epochs=1", "epochs=2", "minival_size=2", "batch_size=6"]
+    code = main(train_argv(photos, out, overrides=two_epochs))
+    line = one_error_line(capsys, code, "the weights predict NaN or infinite scores on the minival")
+    # That step's lr: 1e9 * 6 / 256 = 2.34e7, decayed once by the config's x0.85 an epoch.
+    assert "after step 2, epoch 2 (lr 1.99e+07;" in line
+    assert f"{out}/last.pt keeps the last good state" in line
+    assert load_state(out / "last.pt")["progress"]["step"] == 1
+    model, _ = load_model(out / "best.safetensors")
+    image = torch.from_numpy(np.asarray(Image.open(next(photos.glob("cat/*.png"))), np.float32))
+    logits = model.eval()(image.permute(2, 0, 1)[None] / 255)
+    assert torch.isfinite(logits).all()
+    assert not (out / "model.safetensors").exists() and not (out / "summary.json").exists()
+
+
+def test_resume_after_a_class_folder_was_renamed_is_refused(photos, tmp_path, capsys):
+    """``cat`` renamed ``kitten`` sorts after ``coffee``: resuming would swap the two labels."""
+    data = tmp_path / "photos"
+    shutil.copytree(photos, data)
+    out = tmp_path / "run"
+    assert main(train_argv(data, out, overrides=["max_steps=1"])) == 0
+    capsys.readouterr()
+    before = snapshot(out)
+    (data / "cat").rename(data / "kitten")
+    code = main(train_argv(data, out, "--resume", overrides=["max_steps=1"]))
+    one_error_line(
+        capsys, code, f"cannot resume from {out}/last.pt", "class 'cat' was renamed to 'kitten'"
+    )
+    assert snapshot(out) == before

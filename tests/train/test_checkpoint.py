@@ -119,6 +119,7 @@ def test_kill_9_mid_run_then_resume_is_bit_identical(tmp_path):
 
 
 ONE = Dist(0, 1, 0, torch.device("cpu"), owns_group=False)
+CLASSES = ["cat", "coffee"]  # the two outputs of small_state's model
 
 
 def small_state(seed: int) -> TrainState:
@@ -148,13 +149,13 @@ def test_saved_state_resumes_into_a_fresh_one_and_continues_identically(tmp_path
     state.progress.history.append({"step": 3, "val_acc": 0.5})
     state.best_model = {k: v.clone() for k, v in state.model.state_dict().items()}
     random.seed(11)
-    save_state(tmp_path / "last.pt", ONE, cfg, state)
+    save_state(tmp_path / "last.pt", ONE, cfg, state, CLASSES)
     take_steps(state, 2)  # the run goes on ...
     after = [p.detach().clone() for p in state.model.parameters()]
     python_draw = random.random()
 
     resumed = small_state(1)  # ... and a new process picks it up from the file
-    resume_state(tmp_path / "last.pt", cfg, ONE, resumed)
+    resume_state(tmp_path / "last.pt", cfg, ONE, resumed, CLASSES)
     assert resumed.progress == Progress(step=3, history=[{"step": 3, "val_acc": 0.5}])
     assert resumed.best_model.keys() == state.best_model.keys()
     take_steps(resumed, 2)

@@ -88,6 +88,20 @@ class TransformedSubset(torch.utils.data.Dataset):
             return Skipped(describe_sample(self.base, source), f"{type(err).__name__}: {err}")
 
 
+def class_counts(subset: TransformedSubset) -> list[int] | None:
+    """Images per class index in ``subset``; None when its data set does not list its labels.
+
+    Read from the labels (``targets``), not the images, so counting decodes nothing.
+    """
+    targets = getattr(subset.base, "targets", None)
+    if targets is None:
+        return None
+    counts = [0] * len(subset.classes)
+    for index in subset.indices:
+        counts[int(targets[index])] += 1
+    return counts
+
+
 def _seeded(transform: Callable, image: Any, seed: int) -> torch.Tensor:
     """Run ``transform`` with torch's CPU generator seeded, then put the generator back."""
     generator = torch.random.default_generator

@@ -196,14 +196,20 @@ def plan_search(base: NetSpec, candidates: Sequence[Candidate], phi: float = 1.0
 
 
 def rank(records: Sequence[Record]) -> list[Record]:
-    """Best minival accuracy first (the paper picks by validation accuracy); ties: fewer MACs."""
+    """Best minival accuracy first (the paper picks by validation accuracy); ties: fewer MACs.
+
+    Candidates whose training diverged come last, ranked ``"diverged"`` rather than by a number.
+    """
 
     def key(r: Record) -> tuple[float, int]:
         val = r.get("best_val_acc")
         return (-(val if val is not None else -1.0), r["macs"])
 
-    ranked = sorted(records, key=key)
-    return [{"rank": i + 1, **r} for i, r in enumerate(ranked)]
+    ranked = sorted((r for r in records if not r.get("diverged")), key=key)
+    diverged = sorted((r for r in records if r.get("diverged")), key=lambda r: r["macs"])
+    return [{"rank": i + 1, **r} for i, r in enumerate(ranked)] + [
+        {**r, "rank": "diverged"} for r in diverged
+    ]
 
 
 def run_search(

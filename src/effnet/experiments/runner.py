@@ -4,7 +4,10 @@ Training is the expensive part of every experiment, so each finished run is cach
 record named after the job and a hash of (network spec, training config): an experiment that is
 interrupted, or rerun with more networks, trains only what is missing, and a run cut off mid-way
 resumes from its ``last.pt``. ``effnet search-scaling`` (:mod:`.grid_search`) and ``effnet
-study`` (:mod:`.study`) both train through :func:`run_jobs`.
+study`` (:mod:`.study`) both train through :func:`run_jobs`. A run that diverges (NaN loss or
+weights: the loop's :class:`~effnet.train.divergence.DivergedError`) is recorded as diverged,
+with its message and no scores, and named in the log: one bad candidate neither stops the
+experiment nor is ranked as if its weights had scored.
 
 The trainer is a parameter (default :func:`effnet.train.train`) so that tests and other tools can
 count or wrap training calls; with ``workers > 1`` it must be a module-level function, because the
@@ -28,6 +31,7 @@ from .. import flops
 from ..fileio import atomic_write
 from ..spec import NetSpec
 from ..train.config import TrainConfig
+from ..train.divergence import DivergedError
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -142,13 +146,19 @@ class RunCache:
         (run_dir / "spec.json").write_text(job.spec.to_json() + "\n")
         run_cfg = job_config(job, self.cfg, run_dir)
         resume = (run_dir / "last.pt").is_file()
+        result, diverged = None, None
         with contextlib.ExitStack() as stack:
             if quiet:
                 log = stack.enter_context(open(run_dir / "train.log", "a"))
                 stack.enter_context(contextlib.redirect_stdout(log))
                 stack.enter_context(contextlib.redirect_stderr(log))
-            result = trainer(run_cfg, resume=resume)
+            try:
+                result = trainer(run_cfg, resume=resume)
+            except DivergedError as err:  # deterministic: a rerun would diverge again
+                diverged = str(err)
         record = self._record(job, key, run_cfg, result)
+        if diverged is not None:
+            record["diverged"] = diverged
         with atomic_write(self.record_path(job)) as tmp:  # a kill never leaves half a record
             tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
         return record
@@ -211,6 +221,9 @@ def run_jobs(
         trainer = options.trainer or default_trainer
         missing = {i: jobs[i] for i in todo}
         records.update(_train_missing(missing, cache, trainer, options.workers, say))
+    for i in sorted(records):
+        if records[i].get("diverged"):
+            say(f"warning: {jobs[i].label} diverged and has no scores: {records[i]['diverged']}")
     return [records[i] for i in range(len(jobs))]
 
 
@@ -270,6 +283,8 @@ def _train_in_processes(
 
 
 def _acc_text(record: Record) -> str:
+    if record.get("diverged"):
+        return "diverged"
     val, test = record.get("best_val_acc"), record.get("test_acc")
     parts = [f"minival {100 * val:.2f}%" if val is not None else "no minival"]
     if test is not None:

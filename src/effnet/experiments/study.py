@@ -219,6 +219,8 @@ def summarise(
                 "seeds": list(seeds),
                 "wall_time_s": sum(r.get("wall_time_s") or 0.0 for r in runs),
                 "checkpoints": [r.get("checkpoint") for r in runs],
+                # diverged seeds have no scores: the means above are over the other seeds
+                "diverged": [r["label"] for r in runs if r.get("diverged")],
             }
         )
     return rows

@@ -17,6 +17,9 @@ import torch
 from torch import nn
 
 from ..data.datasets import DataSplits, build_datasets
+from ..data.folders import training_root
+from ..data.loading import TransformedSubset, class_counts
+from ..data.preprocess import eval_transform
 from ..registry import get_spec
 from ..spec import NetSpec
 from ..weights.checkpoint import read_metadata
@@ -97,8 +100,12 @@ def init_normalization(cfg: TrainConfig) -> tuple[tuple[float, ...], tuple[float
 
 
 def load_data(cfg: TrainConfig, image_size: int) -> DataSplits:
-    """The train / minival / test splits with the config's augmentation and evaluation crop."""
-    return build_datasets(
+    """The train / minival / test splits with the config's augmentation and evaluation crop.
+
+    One class is refused: a classifier of one class is right on every image without learning
+    anything (its minival says 100%).
+    """
+    data = build_datasets(
         cfg.dataset,
         cfg.data_dir,
         image_size,
@@ -110,6 +117,60 @@ def load_data(cfg: TrainConfig, image_size: int) -> DataSplits:
         eval_crop_pct=cfg.eval_crop_pct,
         interpolation=cfg.interpolation,
         normalization=init_normalization(cfg),
+    )
+    if data.num_classes < 2:
+        where = training_root(cfg.data_dir) if cfg.dataset == "imagefolder" else cfg.dataset
+        found = f"one class folder, {data.class_names[0]!r}" if data.class_names else "no classes"
+        raise ValueError(
+            f"{where} has {found}; a classifier needs at least two classes (one sub-folder of "
+            "images per class)"
+        )
+    return data
+
+
+def probe_images(data: DataSplits, count: int) -> TransformedSubset:
+    """The first ``count`` training images, without augmentation: what a run without a minival
+    scores its weights on at each evaluation, to see that they predict numbers before saving."""
+    train = data.train
+    transform = eval_transform(data.preprocess)
+    return TransformedSubset(train.base, train.indices[:count], transform, train.classes)
+
+
+def split_warning(data: DataSplits) -> str | None:
+    """A warning naming the classes the minival hold-out cannot split, or None.
+
+    The minival is drawn from the training images at random, not per class: a class of one image
+    cannot be both trained on and validated, and one whose images all went to the minival is
+    never trained on at all.
+    """
+    if data.val is None:
+        return None
+    train, val = class_counts(data.train), class_counts(data.val)
+    if train is None or val is None:
+        return None
+    names = data.class_names
+    single = [names[i] for i, (t, v) in enumerate(zip(train, val, strict=True)) if t + v == 1]
+    unseen = [names[i] for i, (t, v) in enumerate(zip(train, val, strict=True)) if t == 0 < v]
+    if not single and not unseen:
+        return None
+
+    def some(items: list[str]) -> str:
+        return ", ".join(items[:5]) + (", ..." if len(items) > 5 else "")
+
+    parts = []
+    if single:
+        parts.append(
+            f"{len(single)} of {len(names)} classes have a single image and cannot be split "
+            f"between training and the minival ({some(single)})"
+        )
+    if unseen:
+        parts.append(
+            f"{len(unseen)} classes have every image in the minival and are never trained on "
+            f"({some(unseen)})"
+        )
+    return (
+        f"warning: {'; '.join(parts)}; add images to those classes, or set minival_size=0 to "
+        "train on every image"
     )
 
 

@@ -1,12 +1,14 @@
 """Resumable training state, written atomically: a crash or ``kill -9`` never leaves a torn file.
 
 ``last.pt`` holds everything a run needs to continue as if it had never stopped: model, optimizer,
-schedule, EMA, AMP scaler, where the sampler was (epoch, step within it) and every rank's RNG
-state. :class:`TrainState` is that set, held by the loop while it trains; :func:`save_state` and
-:func:`resume_state` move it to and from disk. The file is written to a temporary file in the same
-folder and renamed over the old one, which is atomic on POSIX, so a reader sees the previous
-complete state or the new complete state. The shareable weights (``model.safetensors``,
-``best.safetensors``) go through :func:`export_weights`, which writes the same way.
+schedule, EMA, AMP scaler, where the sampler was (epoch, step within it), every rank's RNG state
+and the class names, in label order (a resume over renamed or added class folders would otherwise
+train every label as its neighbour, or fail on the head's size). :class:`TrainState` is that
+set, held by the loop while it trains; :func:`save_state` and :func:`resume_state` move it to and
+from disk. The file is written to a temporary file in the same folder and renamed over the old
+one, which is atomic on POSIX, so a reader sees the previous complete state or the new one. The
+shareable weights (``model.safetensors``, ``best.safetensors``) go through
+:func:`export_weights`, which writes the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import pickle
 import random
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,8 +157,11 @@ _STATE_KEYS = (
 )
 
 
-def save_state(path: Path, d: distributed.Dist, cfg: TrainConfig, state: TrainState) -> None:
-    """Everything needed to continue exactly; rank 0 writes it, with every rank's RNG state.
+def save_state(
+    path: Path, d: distributed.Dist, cfg: TrainConfig, state: TrainState, classes: Sequence[str]
+) -> None:
+    """Everything needed to continue exactly; rank 0 writes it, with every rank's RNG state and
+    the run's class names in label order.
 
     Every rank must call this: the RNG states are gathered collectively.
     """
@@ -174,14 +180,19 @@ def save_state(path: Path, d: distributed.Dist, cfg: TrainConfig, state: TrainSt
             "progress": asdict(state.progress),
             "best_model": state.best_model,
             "rng": rngs,
+            "classes": list(classes),
         },
         path,
     )
 
 
-def resume_state(path: Path, cfg: TrainConfig, d: distributed.Dist, state: TrainState) -> None:
-    """Load ``path`` into ``state`` and this rank's RNGs, after checking the recipe is the same."""
+def resume_state(
+    path: Path, cfg: TrainConfig, d: distributed.Dist, state: TrainState, classes: Sequence[str]
+) -> None:
+    """Load ``path`` into ``state`` and this rank's RNGs, after checking that the classes and the
+    recipe are the same."""
     saved = load_state(path)
+    check_classes(path, saved, classes)
     check_resumable(cfg, saved, d.world_size)
     state.model.load_state_dict(saved["model"])
     state.optimizer.load_state_dict(saved["optimizer"])
@@ -192,6 +203,48 @@ def resume_state(path: Path, cfg: TrainConfig, d: distributed.Dist, state: Train
     state.progress = Progress(**saved["progress"])
     state.best_model = saved.get("best_model")
     set_rng_state(saved["rng"][d.rank])
+
+
+def check_classes(path: Path, saved: dict[str, Any], classes: Sequence[str]) -> None:
+    """The data's classes must be the run's, in the same label order; refuse, naming the change.
+
+    A state saved before class names were kept is checked by its head's size alone.
+    """
+    before = saved.get("classes")
+    if before is None:
+        head = saved["model"].get("classifier.weight")
+        if head is not None and head.shape[0] != len(classes):
+            raise ValueError(
+                f"cannot resume from {path}: it was trained on {head.shape[0]} classes and the "
+                f"data has {len(classes)}; start a new run (--overwrite or another output_dir)"
+            )
+        return
+    if list(before) == list(classes):
+        return
+    raise ValueError(
+        f"cannot resume from {path}: the data's classes changed since the run started "
+        f"({class_change(list(before), list(classes))}); resuming would train every label under "
+        "another name: restore the class folders, or start a new run (--overwrite or another "
+        "output_dir)"
+    )
+
+
+def class_change(before: list[str], now: list[str]) -> str:
+    """How ``now`` differs from ``before``: renamed, added, removed or reordered classes."""
+    added = [name for name in now if name not in before]
+    removed = [name for name in before if name not in now]
+
+    def names(items: list[str]) -> str:
+        return ", ".join(repr(n) for n in items[:5]) + (
+            f" and {len(items) - 5} more" if len(items) > 5 else ""
+        )
+
+    if len(added) == len(removed) == 1:
+        return f"class {removed[0]!r} was renamed to {added[0]!r}"
+    parts = [f"removed {names(removed)}"] if removed else []
+    if added:
+        parts.append(f"added {names(added)}")
+    return "; ".join(parts) or f"the same classes in another order ({names(now)})"
 
 
 def check_resumable(cfg: TrainConfig, saved: dict[str, Any], world_size: int) -> None:

@@ -96,6 +96,8 @@ class TrainingRun:
         self.spec = build.model_spec(cfg)
         image_size = cfg.image_size or self.spec.resolution
         self.data = build.load_data(cfg, image_size)
+        if (warning := build.split_warning(self.data)) is not None:
+            self.say(warning, err=True)
         self.plan = build.plan_run(cfg, image_size, len(self.data.train), d.world_size)
         model = build.prepare_model(cfg, self.spec, self.data.num_classes, d)
         self.state = build.fresh_state(cfg, model, self.plan, self.amp_dtype, d)
@@ -106,7 +108,7 @@ class TrainingRun:
             else None
         )
         if resume:
-            resume_state(self.out / "last.pt", cfg, d, self.state)
+            resume_state(self.out / "last.pt", cfg, d, self.state, self.data.class_names)
             self.say(
                 f"resuming {self.out} at epoch {self.progress.epoch}, "
                 f"step {self.progress.step}/{self.plan.total_steps}"
@@ -264,8 +266,13 @@ class TrainingRun:
             "elapsed_s": time.time() - self.started,
             "skipped": skipped,
         }
-        if self.data.val is not None:
+        self.check_finite()
+        if self.data.val is None:  # still, no weights that predict NaN are saved after this
+            probe = build.probe_images(self.data, self.plan.micro_batch * self.d.world_size)
+            self.check_scores(self.score(eval_model, probe), "training images")
+        else:
             scores = self.score(eval_model, self.data.val)
+            self.check_scores(scores, "minival")
             entry.update(val_acc=scores.top1, val_loss=scores.loss)
             if scores.top1 > progress.best_val_acc:
                 progress.best_val_acc, progress.best_epoch = scores.top1, position
@@ -297,8 +304,29 @@ class TrainingRun:
         return scores.merge(distributed.all_reduce_sum(self.d, scores.totals()))
 
     def checkpoint(self) -> None:
-        """Save everything needed to continue exactly from here (``last.pt``)."""
-        save_state(self.out / "last.pt", self.d, self.cfg, self.state)
+        """Save everything needed to continue exactly from here (``last.pt``), if it is finite."""
+        self.check_finite()
+        save_state(self.out / "last.pt", self.d, self.cfg, self.state, self.data.class_names)
+
+    # ---- divergence: nothing non-finite is saved ------------------------------------------------
+    def where(self) -> str:
+        return f"after step {self.progress.step}, epoch {self.epoch + 1}"
+
+    def last_lr(self) -> float:
+        """The learning rate of the last update (``self.lr`` may be the next one's already)."""
+        return self.state.schedule.lr_at(max(self.progress.step - 1, 0))
+
+    def check_finite(self) -> None:
+        """Stop the run (:class:`~.divergence.DivergedError`) before saving NaN or inf weights."""
+        models = {"weights": self.state.model}
+        if self.state.ema is not None:
+            models["EMA weights"] = self.state.ema.module
+        self.guard.check_weights(models, self.where(), self.last_lr())
+
+    def check_scores(self, scores: evaluation.Scores, split: str) -> None:
+        """Stop the run when the weights just scored predict NaN (finite, but far too large)."""
+        if scores.count:  # no readable image: no loss, and nothing said about the weights
+            self.guard.check_scores(scores.loss, split, self.where(), self.last_lr())
 
     # ---- finish ---------------------------------------------------------------------------------
     def finish(self) -> TrainResult:
@@ -310,8 +338,11 @@ class TrainingRun:
         if state.best_model is not None:
             best_model = copy_with_state(final_model, state.best_model)
         final_test = best_test = None
+        self.check_finite()
         if data.test is not None:
-            final_test = best_test = self.score(final_model, data.test).top1
+            scores = self.score(final_model, data.test)
+            self.check_scores(scores, "test split")
+            final_test = best_test = scores.top1
             if best_model is not final_model:
                 best_test = self.score(best_model, data.test).top1
         outcome = Outcome(
