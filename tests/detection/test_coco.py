@@ -51,3 +51,29 @@ def test_flip_mirrors_boxes_within_the_image(folder):
 def test_missing_annotations_is_one_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no annotations\.json"):
         CocoFolder(tmp_path, 64)
+
+
+@pytest.mark.parametrize("declared", ["stored", "upright"])
+def test_an_exif_rotated_image_is_read_as_its_boxes_were_drawn(tmp_path, declared):
+    """A photo stored 100x50 and tagged "rotate 90" (EXIF orientation 6) is 50x100 upright; the
+    annotations' declared size says which of the two their boxes were drawn on."""
+    (tmp_path / "images").mkdir()
+    pixels = torch.zeros(50, 100, 3, dtype=torch.uint8)
+    pixels[:, :50] = 255  # left half white as stored: the top half once turned upright
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels.numpy()).save(tmp_path / "images" / "a.png", exif=exif)
+    width, height = (100, 50) if declared == "stored" else (50, 100)
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png", "width": width, "height": height}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10]}],
+        "categories": [{"id": 1, "name": "thing"}],
+    }
+    (tmp_path / "annotations.json").write_text(json.dumps(coco))
+    image, target = CocoFolder(tmp_path, 100, mean=(0, 0, 0), std=(1, 1, 1))[0]
+    white = image[0] > 0.5
+    if declared == "stored":  # as stored: white on the left, 100 wide and 50 high
+        assert white[:50, :50].all() and not white[:50, 50:].any() and target["scale"] == 1.0
+    else:  # upright: white on top, 50 wide and 100 high
+        assert white[:50, :50].all() and not white[50:, :50].any() and target["scale"] == 1.0
+    assert not image[:, :, 50:].any() if declared == "upright" else not image[:, 50:].any()

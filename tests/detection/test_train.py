@@ -5,13 +5,17 @@ import json
 import pytest
 import torch
 
+from effnet.cli import main
+from effnet.detection import train
 from effnet.detection.checkpoint import load_detector
 from effnet.detection.config import DetectionConfig
 from effnet.detection.evaluate import evaluate_detector
 from effnet.detection.model import EfficientDet
 from effnet.detection.train import recalibrate_bn, train_detector
 from effnet.train import rundir
+from effnet.train.divergence import DivergedError, nonfinite_tensors
 
+from .cocofiles import REVERSED, renumbered
 from .trained import trained_run
 
 #: What 60 steps reach on the 64 validation images (about 5% measured), and what chance gives:
@@ -52,8 +56,12 @@ def test_resume_continues_exactly(tmp_path):
     small = small_config(tmp_path)
     straight = train_detector(DetectionConfig(**small, output_dir=str(tmp_path / "a")))
     train_detector(DetectionConfig(**{**small, "epochs": 1}, output_dir=str(tmp_path / "b")))
+    for split in ("train", "val"):  # the same categories under other ids: matched by name
+        path = tmp_path / "shapes" / split / "annotations.json"
+        path.write_text(json.dumps(renumbered(json.loads(path.read_text()), REVERSED)))
     resumed = train_detector(DetectionConfig(**small, output_dir=str(tmp_path / "b")), resume=True)
     assert (straight.steps, resumed.steps) == (4, 4)
+    assert resumed.val_map == straight.val_map
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     for key in ("model", "ema"):
@@ -87,3 +95,60 @@ def test_the_run_folder_is_held_as_a_classifiers_is(tmp_path):
     finally:
         lock.release()
     assert not (busy / "log.jsonl").exists()
+
+
+def _poisoned(monkeypatch, at_step, what):
+    """Make training step ``at_step`` (1-based) go NaN: its loss, or the weights it updates."""
+    real = train.train_step
+    calls = []
+
+    def step(model, images, targets, clip=0.0):
+        losses = real(model, images, targets, clip)
+        calls.append(1)
+        if len(calls) < at_step:
+            return losses
+        if what == "loss":
+            return tuple(torch.full_like(loss, float("nan")) for loss in losses)
+        with torch.no_grad():
+            next(model.parameters()).fill_(float("inf"))
+        return losses
+
+    monkeypatch.setattr(train, "train_step", step)
+
+
+@pytest.mark.parametrize(
+    ("what", "at_step", "expected"),
+    [("loss", 3, "the loss is nan at step 3"),
+     # the last step's weights: no later loss sees them, the check before scoring does
+     ("weights", 4, "the model weights hold NaN or infinite values after step 4, epoch 2")],
+)  # fmt: skip
+def test_a_diverged_step_stops_the_run_and_keeps_the_last_finite_state(
+    tmp_path, monkeypatch, what, at_step, expected
+):
+    tiny = small_config(tmp_path, shapes_train=4, shapes_val=2, batch_size=2)  # 2 steps an epoch
+    cfg = DetectionConfig(**tiny, output_dir=str(tmp_path / "run"))
+    _poisoned(monkeypatch, at_step, what)  # epoch 1 (steps 1-2) ends and is saved first
+    with pytest.raises(DivergedError, match="training diverged") as caught:
+        train_detector(cfg)
+    message = str(caught.value)
+    assert expected in message and "last.pt keeps the last good state" in message
+    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert saved["progress"]["step"] == 2 and not nonfinite_tensors(saved["model"])
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_an_absurd_learning_rate_is_exit_2_not_a_saved_model(tmp_path, capsys):
+    """One step at lr 1e30 leaves finite weights of ~1e25 that predict NaN: no success."""
+    config = tmp_path / "det.py"
+    fields = small_config(tmp_path, lr=1e30, warmup_epochs=0.0, grad_clip_norm=0.0, max_steps=1,
+                          shapes_train=4, shapes_val=2, batch_size=2,
+                          output_dir=str(tmp_path / "run"))  # fmt: skip
+    config.write_text(
+        "from effnet.detection.config import DetectionConfig\n\n"
+        f"def get_config():\n    return DetectionConfig(**{fields!r})\n"
+    )
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("effnet train: error: training diverged: ") and "\n" not in err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    assert not (tmp_path / "run" / "last.pt").exists()

@@ -74,8 +74,27 @@ def load_detector(
         raise ValueError(f"{path} is not an effnet detector checkpoint (no '{FORMAT}' header)")
     model = EfficientDet(DetSpec.from_json(meta["spec"]), int(meta["num_classes"]))
     load_state_dict_checked(model, load_file(str(path), device=map_location))
-    model.class_names = json.loads(meta["class_names"])
+    model.class_names = _class_names(path, meta, model.num_classes)
     model.mean = tuple(json.loads(meta["mean"]))
     model.std = tuple(json.loads(meta["std"]))
     model.weights_source = str(path)
     return model.eval(), json.loads(meta.get("extra", "{}"))
+
+
+def _class_names(path: str | os.PathLike, meta: dict[str, str], classes: int) -> list[str] | None:
+    """The header's class names: None, or one string per class (data sets' categories are
+    matched to them by name)."""
+    try:
+        names = json.loads(meta.get("class_names", "null"))
+    except ValueError:
+        names = ...
+    if names is None:
+        return None
+    if not (
+        isinstance(names, list) and len(names) == classes and all(isinstance(n, str) for n in names)
+    ):
+        raise ValueError(
+            f"{path}: header 'class_names' must be {classes} names (or null), got "
+            f"{meta.get('class_names', '')[:60]!r}"
+        )
+    return names

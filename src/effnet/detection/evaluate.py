@@ -24,11 +24,13 @@ class DetectionResult:
     map50: float
     map75: float
     images: int
+    clipped: int = 0  # boxes of the ground truth clipped to their image
 
     def format(self) -> str:
+        clipped = f"; {self.clipped} boxes clipped to their image" if self.clipped else ""
         return (
             f"mAP@[.5:.95] {100 * self.map:.2f}  mAP@.5 {100 * self.map50:.2f}  "
-            f"mAP@.75 {100 * self.map75:.2f}  ({self.images} images)"
+            f"mAP@.75 {100 * self.map75:.2f}  ({self.images} images{clipped})"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,11 +51,14 @@ def predict_coco(
         for det, target in zip(found, targets, strict=True):
             boxes = det.boxes.cpu() / target["scale"]
             for box, score, label in zip(boxes, det.scores.cpu(), det.labels.cpu(), strict=True):
+                category = data.category_ids[int(label)]
+                if category is None:  # an unused label: no category to score it against
+                    continue
                 x1, y1, x2, y2 = box.tolist()
                 results.append(
                     {
                         "image_id": target["image_id"],
-                        "category_id": data.category_ids[int(label)],
+                        "category_id": category,
                         "bbox": [x1, y1, x2 - x1, y2 - y1],
                         "score": float(score),
                     }
@@ -69,11 +74,22 @@ def evaluate_detector(
     batch_size: int = 16,
     device: str = "cpu",
 ) -> DetectionResult:
-    """mAP of ``model`` on a COCO folder, at ``image_size`` (default: the spec's)."""
-    data = (
-        folder
-        if isinstance(folder, CocoFolder)
-        else CocoFolder(folder, image_size or model.spec.image_size, model.mean, model.std)
-    )
+    """mAP of ``model`` on a COCO folder, at ``image_size`` (default: the spec's).
+
+    The folder's categories are matched to the model's ``class_names`` by name; a model without
+    names is matched by position (category id order), which needs as many categories as classes.
+    """
+    if isinstance(folder, CocoFolder):
+        data = folder
+    else:
+        names = getattr(model, "class_names", None)
+        size = image_size or model.spec.image_size
+        data = CocoFolder(folder, size, model.mean, model.std, class_names=names)
+        classes = getattr(model, "num_classes", None)
+        if names is None and classes is not None and classes != len(data.class_names):
+            raise ValueError(
+                f"{data.root / 'annotations.json'} has {len(data.class_names)} categories, the "
+                f"model {classes} unnamed classes: nothing to match them by"
+            )
     scores = coco_map(data.coco, predict_coco(model, data, batch_size, device))
-    return DetectionResult(scores["map"], scores["map50"], scores["map75"], len(data))
+    return DetectionResult(scores["map"], scores["map50"], scores["map75"], len(data), data.clipped)

@@ -9,46 +9,51 @@ evaluated and shipped), :class:`~effnet.train.logs.RunLogger` (``log.jsonl`` + T
 state, so ``--resume`` continues a run as if it had never stopped. A run writes
 ``model.safetensors`` (a detector checkpoint that ``effnet eval`` and ``effnet detect`` read on
 their own), ``last.pt``, ``log.jsonl`` and ``curves.png`` into ``output_dir``.
+
+A diverged run is no success: the engine's :class:`~effnet.train.divergence.LossGuard` checks
+every step's loss, and :func:`~effnet.train.divergence.check_finite_weights` the weights before
+each scoring and save; NaN or infinite values stop the run with a ``DivergedError`` (exit 2 from
+the CLI) and ``last.pt`` keeps the last finite state.
 """
 
 from __future__ import annotations
 
 import copy
 import random
-from dataclasses import asdict, dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ..models import resolve_device
 from ..train import rundir
-from ..train.checkpoint import load_state, rng_state, save_atomic, set_rng_state
+from ..train.checkpoint import load_state
 from ..train.config import TrainConfig
+from ..train.divergence import LossGuard, check_finite_weights
 from ..train.ema import ModelEma
 from ..train.logs import RunLogger, Window, plot_curves
 from ..train.optim import build_optimizer, param_groups
 from ..train.schedule import PaperSchedule
-from ..weights.fetch import home
 from .anchors import anchors_for, batch_targets
 from .checkpoint import save_detector
-from .coco import CocoFolder, collate
-from .config import RESUMABLE_CHANGES, DetectionConfig
+from .coco import CocoFolder
+from .config import DetectionConfig
 from .evaluate import evaluate_detector
 from .loss import detection_loss, flatten_outputs
 from .model import EfficientDet
-from .shapes import ShapesSpec, ensure_shapes
+from .rundata import (
+    DetProgress,
+    RunData,
+    epoch_batches,
+    load_run_data,
+    restore,
+    save_state,
+    saved_class_names,
+)
 from .spec import DetSpec, get_det_spec
-
-
-@dataclass
-class DetProgress:
-    epoch: int = 0  # completed epochs
-    step: int = 0  # optimizer updates so far
-    step_in_epoch: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -70,30 +75,6 @@ def det_spec_for(cfg: DetectionConfig) -> DetSpec:
         if getattr(cfg, key) is not None:
             changes[key] = getattr(cfg, key)
     return spec.replace(**changes)
-
-
-def data_folders(cfg: DetectionConfig) -> dict[str, Path]:
-    """train/val(/test) COCO folders: the shapes set (written on first use) or ``data_dir``'s."""
-    if cfg.data_dir is not None:
-        root = Path(cfg.data_dir).expanduser()
-    else:  # the shapes set, written once beside the weights cache (~/.cache/effnet)
-        root = home() / "datasets" / "shapes"
-    if cfg.dataset == "shapes":
-        shapes = ShapesSpec(
-            image_size=cfg.shapes_image_size,
-            train=cfg.shapes_train,
-            val=cfg.shapes_val,
-            test=cfg.shapes_test,
-            max_shapes=cfg.shapes_max_shapes,
-            min_size=cfg.shapes_min_size,
-            max_size=cfg.shapes_max_size,
-        )
-        ensure_shapes(root, shapes)
-    folders = {split: root / split for split in ("train", "val", "test")}
-    for split in ("train", "val"):
-        if not (folders[split] / "annotations.json").is_file():
-            raise FileNotFoundError(f"{folders[split]} has no annotations.json (a COCO folder)")
-    return {k: v for k, v in folders.items() if (v / "annotations.json").is_file()}
 
 
 def _engine_config(cfg: DetectionConfig) -> TrainConfig:
@@ -122,53 +103,50 @@ def _build(cfg: DetectionConfig, num_classes: int, steps_per_epoch: int) -> dict
     return {"model": model, "optimizer": optimizer, "schedule": schedule, "ema": ema}
 
 
-def _save(path: Path, cfg: DetectionConfig, run: dict[str, Any], progress: DetProgress) -> None:
-    ema = run["ema"]
-    save_atomic(
-        {
-            "config": cfg.to_dict(),
-            "world_size": 1,
-            "model": run["model"].state_dict(),
-            "optimizer": run["optimizer"].state_dict(),
-            "schedule": run["schedule"].state_dict(),
-            "scaler": {},
-            "ema": ema.state_dict() if ema is not None else None,
-            "progress": asdict(progress),
-            "rng": [rng_state()],
-        },
-        path,
-    )
+def _say(text: str, err: bool = False) -> None:
+    print(text, file=sys.stderr if err else sys.stdout)
 
 
-def _resume(path: Path, cfg: DetectionConfig, run: dict[str, Any]) -> DetProgress:
-    saved = load_state(path)
-    before = saved["config"]
-    changed = [
-        k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and before.get(k) != v
-    ]
-    if changed:
-        diffs = ", ".join(f"{k}: {before.get(k)!r} -> {getattr(cfg, k)!r}" for k in changed[:4])
-        raise ValueError(f"cannot resume with a different config ({diffs})")
-    run["model"].load_state_dict(saved["model"])
-    run["optimizer"].load_state_dict(saved["optimizer"])
-    run["schedule"].load_state_dict(saved["schedule"])
+def _check_weights(run: dict[str, Any], progress: DetProgress) -> None:
+    """Refuse NaN or infinite weights (model and EMA), or finite ones so large that they predict
+    NaN (the probe batch's loss), before they are scored or saved (once per step)."""
+    if run.get("checked_step") == progress.step:
+        return
+    models = {"model weights": run["model"]}
     if run["ema"] is not None:
-        run["ema"].load_state_dict(saved["ema"])
-    set_rng_state(saved["rng"][0])
-    return DetProgress(**saved["progress"])
+        models["EMA weights"] = run["ema"].module
+    where = f"after step {progress.step}, epoch {progress.epoch}"
+    lr = run["optimizer"].param_groups[0]["lr"]
+    check_finite_weights(models, where, lr, run["guard"].last_state)
+    images, targets = run["probe"]
+    for model in models.values():
+        was_training = model.training
+        with torch.no_grad():
+            loss = batch_loss(model.eval(), images.to(run["device"]), targets)[0]
+        model.train(was_training)
+        run["guard"].check_scores(float(loss), "training images", where, lr)
+    run["checked_step"] = progress.step
 
 
-def _batches(data: CocoFolder, cfg: DetectionConfig, epoch: int, skip: int) -> DataLoader:
-    """The epoch's batches in a seeded order (the same after a resume), ``skip`` already done."""
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.seed + epoch))
-    usable = len(order) // cfg.batch_size * cfg.batch_size  # whole batches only: BN needs > 1
-    indices = order[skip * cfg.batch_size : usable].tolist()
-    return DataLoader(
-        torch.utils.data.Subset(data, indices),
-        batch_size=cfg.batch_size,
-        shuffle=False,
-        collate_fn=collate,
-        num_workers=cfg.num_workers,
+def _save(path: Path, cfg: DetectionConfig, run: dict[str, Any], progress: DetProgress) -> None:
+    _check_weights(run, progress)
+    save_state(path, cfg, run, progress, run["class_names"])
+
+
+def batch_loss(
+    model: EfficientDet, images: torch.Tensor, targets: list[dict]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, class loss, box loss) of one batch, in the model's current mode."""
+    anchors = anchors_for(model.spec, tuple(images.shape[-2:]), images.device)
+    moved = [{k: t[k].to(images.device) for k in ("boxes", "labels")} for t in targets]
+    classes, codes, positive = batch_targets(anchors, moved)
+    class_maps, box_maps = model(images)
+    return detection_loss(
+        flatten_outputs(class_maps, model.num_classes),
+        flatten_outputs(box_maps, 4),
+        classes,
+        codes,
+        positive,
     )
 
 
@@ -176,17 +154,7 @@ def train_step(
     model: EfficientDet, images: torch.Tensor, targets: list[dict], clip: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward + backward of one batch; returns (loss, class loss, box loss), gradients set."""
-    anchors = anchors_for(model.spec, tuple(images.shape[-2:]), images.device)
-    moved = [{k: t[k].to(images.device) for k in ("boxes", "labels")} for t in targets]
-    classes, codes, positive = batch_targets(anchors, moved)
-    class_maps, box_maps = model(images)
-    losses = detection_loss(
-        flatten_outputs(class_maps, model.num_classes),
-        flatten_outputs(box_maps, 4),
-        classes,
-        codes,
-        positive,
-    )
+    losses = batch_loss(model, images, targets)
     losses[0].backward()
     if clip > 0:
         nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -225,15 +193,6 @@ def recalibrate_bn(model: EfficientDet, batches: list[torch.Tensor]) -> Efficien
     return model.eval()
 
 
-def calibration_batches(data: CocoFolder, cfg: DetectionConfig) -> list[torch.Tensor] | None:
-    """The first ``bn_calibration_images`` training images (no flips), in batches; None if off."""
-    count = min(cfg.bn_calibration_images, len(data))
-    if count < 2:
-        return None
-    images = torch.stack([data[i][0] for i in range(count)])
-    return list(images.split(cfg.batch_size))
-
-
 def _run_epoch(
     cfg: DetectionConfig,
     run: dict[str, Any],
@@ -247,12 +206,13 @@ def _run_epoch(
     steps_per_epoch = schedule.steps_per_epoch
     window = Window()
     model.train()
-    for images, targets in _batches(data, cfg, progress.epoch, progress.step_in_epoch):
+    for images, targets in epoch_batches(data, cfg, progress.epoch, progress.step_in_epoch):
         if cfg.max_steps is not None and progress.step >= cfg.max_steps:
             return False
         lr = schedule.set_step(progress.step)
         optimizer.zero_grad(set_to_none=True)
         loss, cls, box = train_step(model, images.to(device), targets, cfg.grad_clip_norm)
+        run["guard"].check(float(loss.detach()), progress.step, lr)
         optimizer.step()
         if ema is not None:
             ema.update(model)
@@ -286,6 +246,7 @@ def _validate(
     logger: RunLogger,
     device: torch.device,
 ) -> dict[str, float]:
+    _check_weights(run, progress)
     result = evaluate_detector(_eval_model(run), val, batch_size=32, device=str(device))
     entry = {
         "epoch": progress.epoch,
@@ -321,20 +282,20 @@ def train_detector(
 def _train_detector(cfg: DetectionConfig, resume: bool) -> DetTrainResult:
     device = resolve_device(cfg.device)
     out = Path(cfg.output_dir)
-    folders = data_folders(cfg)
     spec = det_spec_for(cfg)
-    train_data = CocoFolder(folders["train"], spec.image_size, hflip=cfg.hflip)
-    val_data = CocoFolder(folders["val"], spec.image_size)
-    calibration = calibration_batches(CocoFolder(folders["train"], spec.image_size), cfg)
+    saved = load_state(out / "last.pt") if resume else None
+    data = load_run_data(cfg, spec.image_size, saved_class_names(saved) if saved else None)
+    train_data, names = data.train, data.class_names
     steps_per_epoch = max(1, len(train_data) // cfg.batch_size)
-    run = _build(cfg, len(train_data.class_names), steps_per_epoch)
-    run["calibration"] = calibration
-    progress = _resume(out / "last.pt", cfg, run) if resume else DetProgress()
+    run = _build(cfg, len(names), steps_per_epoch)
+    run.update(calibration=data.calibration, class_names=names, probe=data.probe, device=device)
+    run["guard"] = LossGuard(len(names), out / "last.pt", _say)
+    progress = restore(saved, cfg, run) if saved is not None else DetProgress()
     for part in ("model", "ema"):
         if run[part] is not None:
             target = run[part].module if part == "ema" else run[part]
             target.to(device)
-            target.class_names = list(train_data.class_names)
+            target.class_names = list(names)
     logger = RunLogger(out, resume_step=progress.step if resume else None)
     print(
         f"{spec.name} at {spec.image_size}px: {len(train_data)} training images, "
@@ -343,31 +304,27 @@ def _train_detector(cfg: DetectionConfig, resume: bool) -> DetTrainResult:
     while progress.epoch < cfg.epochs:
         finished = _run_epoch(cfg, run, train_data, progress, logger, device)
         if finished and (progress.epoch % cfg.eval_every == 0 or progress.epoch == cfg.epochs):
-            _validate(cfg, run, val_data, progress, logger, device)
+            _validate(cfg, run, data.val, progress, logger, device)
         _save(out / "last.pt", cfg, run, progress)
         if not finished:
             break
-    return _finish(cfg, run, folders, progress, logger, device)
+    return _finish(cfg, run, data, progress, logger, device)
 
 
 def _finish(
     cfg: DetectionConfig,
     run: dict[str, Any],
-    folders: dict[str, Path],
+    data: RunData,
     progress: DetProgress,
     logger: RunLogger,
     device: torch.device,
 ) -> DetTrainResult:
+    _check_weights(run, progress)
     model = _eval_model(run)
-    size = model.spec.image_size
-    val = evaluate_detector(
-        model, CocoFolder(folders["val"], size), batch_size=32, device=str(device)
-    )
+    val = evaluate_detector(model, data.val, batch_size=32, device=str(device))
     test = None
-    if "test" in folders:
-        test = evaluate_detector(
-            model, CocoFolder(folders["test"], size), batch_size=32, device=str(device)
-        )
+    if data.test is not None:
+        test = evaluate_detector(model, data.test, batch_size=32, device=str(device))
         print(f"test {test.format()}")
     extra = {
         "trained_on": cfg.dataset,
