@@ -66,7 +66,16 @@ def test_json_to_stdout_is_only_json(always_coffee, tmp_path, capsys, monkeypatc
     assert report["num_images"] == 2 and report["per_class"] == {
         "coffee": {"accuracy": 1.0, "correct": 2, "total": 2}
     }  # fmt: skip
-    assert (tmp_path / "confusion_matrix.png").is_file()  # the default PNG is still written
+    assert list(tmp_path.glob("*.png")) == []  # no picture dropped in the working folder
+
+
+def test_the_confusion_matrix_goes_beside_the_json_report(always_coffee, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = photo_folder(tmp_path / "data", {"coffee": 2})
+    report = tmp_path / "out" / "eval.json"
+    assert main(eval_argv(always_coffee, root, "--json", str(report))) == 0
+    assert (tmp_path / "out" / "eval_confusion.png").is_file()
+    assert list(tmp_path.glob("*.png")) == []
 
 
 def test_workers_and_batch_size_are_checked(always_coffee, tmp_path, capsys):

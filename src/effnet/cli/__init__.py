@@ -4,15 +4,22 @@ Each subcommand module exposes ``register(subparsers)``; adding a command is one
 name in ``COMMANDS``. Every failure a user can cause (bad names, missing or corrupt files, a full
 disk, a read-only folder, a diverged run) is printed as one line naming the file or field, and
 exits 2; ``--debug`` (anywhere on the command line) or ``EFFNET_DEBUG=1`` shows the traceback.
+SIGTERM unwinds like Ctrl-C (:class:`Terminated`), so every ``finally`` removes its temporary
+files; the exit code is 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import re
+import signal
 import sys
+import threading
+from collections.abc import Callable
+from typing import NoReturn
 
 from ..deploy.metadata import MissingEngineError
 from ..weights.fetch import DownloadError
@@ -52,8 +59,27 @@ USER_ERRORS = (
 DEBUG_FLAG = "--debug"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, as Ctrl-C raises KeyboardInterrupt: whatever cleans
+    up after Ctrl-C (context managers, ``finally``) cleans up after a kill too."""
+
+    signum = signal.SIGTERM
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the project's error style: a bad argument is one line (the usage block
+    argparse prints first buries it) that names the option, and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="effnet",
         description="EfficientNet and compound scaling in PyTorch.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -73,18 +99,55 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in argv or bool(os.environ.get("EFFNET_DEBUG"))
-    args = build_parser().parse_args([a for a in argv if a != DEBUG_FLAG])
+    handles_sigterm = _take_sigterm()
+    command = next((a for a in argv if a in COMMANDS), "")
     try:
+        try:
+            args = build_parser().parse_args([a for a in argv if a != DEBUG_FLAG])
+        except SystemExit as stop:  # --help (0) or a bad argument (2, its one line printed)
+            return stop.code if isinstance(stop.code, int) else 2
+        command = args.command
         result = args.func(args)
-    except USER_ERRORS as err:
-        if debug:
+    except BaseException as err:
+        stopped = interruption(err)
+        if stopped is not None:
+            word = "terminated" if stopped == signal.SIGTERM else "interrupted"
+            print(f"effnet {command}: {word}", file=sys.stderr)
+            return 128 + stopped
+        if debug or not isinstance(err, USER_ERRORS):
             raise
-        print(f"effnet {args.command}: error: {error_line(err)}", file=sys.stderr)
+        print(f"effnet {command}: error: {error_line(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"effnet {args.command}: interrupted", file=sys.stderr)
-        return 130
+    finally:
+        if handles_sigterm:  # also ends what a command (serve) put in its place
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return int(result or 0)
+
+
+def interruption(err: BaseException) -> int | None:
+    """The signal behind ``err`` (SIGINT for Ctrl-C), or None when it has nothing to do with one.
+
+    Extensions rewrap what a signal raised inside them (``torch.save``'s RuntimeError, a pybind11
+    module's ImportError "initialization failed"); the KeyboardInterrupt is then the cause or the
+    context of the error that arrives here, and the command was still stopped by a signal.
+    """
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return int(getattr(err, "signum", signal.SIGINT))
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _take_sigterm() -> bool:
+    """Make SIGTERM raise :class:`Terminated`, unless a host program (or a thread) owns signals."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    return True
 
 
 def error_line(err: BaseException) -> str:
@@ -108,9 +171,75 @@ def add_override_argument(parser: argparse.ArgumentParser, help: str) -> None:
     )
 
 
+def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite``: the one way to let a command replace a file that exists
+    (:func:`effnet.fileio.claim_output`); never one of its own inputs."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace output files that already exist (never one of the command's inputs)",
+    )
+
+
+def claim_json(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a ``--json`` file that is an input or exists (unless
+    ``--overwrite``); ``-`` (stdout) is always fine."""
+    from ..fileio import claim_output
+
+    if args.json and args.json != "-":
+        claim_output(args.json, [args.weights], args.overwrite, "--json")
+
+
 def example_help(text: str) -> dict:
     """argparse keywords that put a pasteable example under a subcommand's --help."""
     return {
         "epilog": "example:\n  " + text.strip().replace("\n", "\n  "),
         "formatter_class": argparse.RawDescriptionHelpFormatter,
     }
+
+
+def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """argparse ``type=``: an integer in [low, high] (no upper bound when None). argparse reports
+    a value outside as an error naming the option (exit 2), so a 0 or a 100000 never reaches the
+    code (where 0 may mean "default" and 100000 a 240 GB allocation)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"in [{low}, {high}]" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_in(
+    low: float | None = None, high: float | None = None, open_low: bool = False
+) -> Callable[[str], float]:
+    """argparse ``type=``: a finite number in [low, high] ((low, high] with ``open_low``; either
+    bound may be None); NaN and infinity are refused, as no option means anything by them."""
+    bounds = [f"{'above' if open_low else 'at least'} {low:g}"] if low is not None else []
+    bounds += [f"at most {high:g}"] if high is not None else []
+    wanted = " ".join(["a finite number", " and ".join(bounds)]).strip()
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        below = low is not None and (value <= low if open_low else value < low)
+        if not math.isfinite(value) or below or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+#: Common ``type=`` helpers: counts that must be at least one, counts that may be zero.
+positive_int = int_in(1)
+natural_int = int_in(0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from . import positive_int
+
 if TYPE_CHECKING:
     from ..deploy.artifact import DeployedModel
     from ..models import EfficientNet
@@ -81,7 +83,7 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
         "--calibration",
         help="images to calibrate int8 on: 'digits' (the embedded training split) or a folder",
     )
-    p.add_argument("--threads", type=int, help="engine threads (default: torch's)")
+    p.add_argument("--threads", type=positive_int, help="engine threads (default: torch's)")
 
 
 def load_for_inference(args: argparse.Namespace) -> EfficientNet | DeployedModel:
@@ -92,8 +94,6 @@ def load_for_inference(args: argparse.Namespace) -> EfficientNet | DeployedModel
 
     if not args.weights:
         return load_from_args(args)  # its one-line error for a missing --weights
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be positive, got {args.threads}")
     checkpoint = format_for_path(args.weights) is None
     if checkpoint and args.precision == "int8" and args.backend and not args.calibration:
         raise ValueError("--precision int8 needs --calibration images ('digits' or a folder)")

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from . import example_help
+from ..spec import MAX_RESOLUTION
+from . import add_overwrite_argument, example_help, float_in, int_in, natural_int, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +36,47 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="models to time (throughput mode): registered names, or one checkpoint or exported "
         "file, which times every engine x precision of it (with --eval: and its accuracy)",
     )
+    add_deployment_args(p)
+    p.add_argument("--table4", action="store_true", help="the paper's latency protocol")
+    p.add_argument(
+        "--models",
+        dest="table4_models",
+        nargs="+",
+        metavar="MODEL",
+        help="restrict --table4 to these (b0..b7, efficientnet_bN, resnet50, resnet152)",
+    )
+    p.add_argument("--runs", type=positive_int, default=20, help="timed runs per model (paper: 20)")
+    p.add_argument("--warmup", type=natural_int, default=2, help="untimed runs first")
+    p.add_argument(
+        "--resolution",
+        type=int_in(1, MAX_RESOLUTION),
+        help="input size (default: each model's own)",
+    )
+    p.add_argument("--batch-size", type=positive_int, default=1)
+    p.add_argument(
+        "--threads", type=positive_int, help="intra-op threads (default: torch's; 1 in Table 4)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=(*BENCH_BACKENDS, "all"),
+        help="plain: the model as built; eager/compile/onnxruntime/openvino: the fast path on "
+        "that backend; auto: the fastest measured (default: plain for --table4, auto otherwise)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "int8", "auto", "all"),
+        help="fp32; bf16 / int8 where this CPU has the units (int8 calibrated on random images: "
+        "speed only, see 'effnet quantize' for accuracy); auto: the fastest allowed; all: every "
+        "precision side by side (default: all with --backend all, fp32 otherwise)",
+    )
+    p.add_argument("--memory", action="store_true", help="also peak memory (one subprocess each)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    add_overwrite_argument(p)
+    p.set_defaults(func=run)
+
+
+def add_deployment_args(p: argparse.ArgumentParser) -> None:
+    """The options of the "what to deploy here" comparison (a file's engines x precisions)."""
     p.add_argument(
         "--eval",
         dest="eval_data",
@@ -53,54 +95,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=float_in(0),
         default=0.5,
         help="accuracy points a recommended row may lose against fp32 (default 0.5)",
     )
-    p.add_argument("--table4", action="store_true", help="the paper's latency protocol")
-    p.add_argument(
-        "--models",
-        dest="table4_models",
-        nargs="+",
-        metavar="MODEL",
-        help="restrict --table4 to these (b0..b7, efficientnet_bN, resnet50, resnet152)",
-    )
-    p.add_argument("--runs", type=int, default=20, help="timed runs per model (paper: 20)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed runs first")
-    p.add_argument("--resolution", type=int, help="input size (default: each model's own)")
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--threads", type=int, help="intra-op threads (default: torch's; 1 in Table 4)")
-    p.add_argument(
-        "--backend",
-        choices=(*BENCH_BACKENDS, "all"),
-        help="plain: the model as built; eager/compile/onnxruntime/openvino: the fast path on "
-        "that backend; auto: the fastest measured (default: plain for --table4, auto otherwise)",
-    )
-    p.add_argument(
-        "--precision",
-        choices=("fp32", "bf16", "int8", "auto", "all"),
-        help="fp32; bf16 / int8 where this CPU has the units (int8 calibrated on random images: "
-        "speed only, see 'effnet quantize' for accuracy); auto: the fastest allowed; all: every "
-        "precision side by side (default: all with --backend all, fp32 otherwise)",
-    )
-    p.add_argument("--memory", action="store_true", help="also peak memory (one subprocess each)")
-    p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
-    p.set_defaults(func=run)
+
+
+def check_sizes(args: argparse.Namespace) -> None:
+    """Bound each network named to time at --resolution and --batch-size before it is built (a
+    batch of 100000 B0 inputs alone is 60 GB)."""
+    from ..flops import check_size
+    from ..registry import get_spec, list_models
+
+    for name in args.models:
+        if name in list_models() or name.endswith(".json"):
+            check_size(get_spec(name), resolution=args.resolution, batch=args.batch_size)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..speed.bench import bench, format_results
 
-    if args.runs < 1:
-        raise ValueError(f"--runs must be at least 1, got {args.runs}")
     if args.backend == "all" and args.table4:
         raise ValueError("--backend all is for throughput mode; pick one backend for --table4")
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be positive, got {args.threads}")
     if args.json:
-        from ..fileio import refuse_overwrite
+        from ..fileio import claim_output
 
-        refuse_overwrite(args.json, args.models)  # before any timing, never onto a model file
+        claim_output(args.json, args.models, args.overwrite, "--json")  # before any timing
     if args.models and (args.eval_data or _is_file(args.models[0])):
         payload = run_compare(args)
     elif args.table4:
@@ -112,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("name the models to time (e.g. efficientnet_b0), or pass --table4")
         if args.table4_models:
             raise ValueError("--models restricts --table4; list models positionally otherwise")
+        check_sizes(args)
         results = [
             bench(
                 name,
@@ -130,8 +151,10 @@ def run(args: argparse.Namespace) -> int:
         print(format_results(results))
         payload = {"protocol": "throughput", "results": [r.to_dict() for r in results]}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2))
+        from ..fileio import atomic_write
+
+        with atomic_write(args.json) as tmp:
+            tmp.write_text(json.dumps(payload, indent=2))
         print(f"wrote {args.json}")
     return 0
 

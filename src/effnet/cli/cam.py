@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import example_help
+from . import add_overwrite_argument, example_help, int_in
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class", dest="target", help="class name or index to map (default: top class)")
     p.add_argument("--layer", help="Grad-CAM: submodule whose output is mapped (default: head)")
     p.add_argument("--out", help="output PNG (default: IMAGE_cam.png in the current folder)")
-    p.add_argument("--size", type=int, default=320, help="panel side in pixels (default 320)")
+    p.add_argument(
+        "--size", type=int_in(16, 4096), default=320, help="panel side in pixels (default 320)"
+    )
+    add_overwrite_argument(p)
     p.set_defaults(func=run)
 
 
@@ -55,10 +58,13 @@ def _class_index(target: str | None, names: list[str]) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.images import open_image
+    from ..fileio import claim_output
     from ..use.cam import cam_for_image, degenerate, render_cam_figure
     from ..weights.factory import load
     from ._weights import describe
 
+    out = args.out or f"{Path(args.image).stem}_cam.png"
+    claim_output(out, [args.image, *args.weights], args.overwrite)
     open_image(args.image)  # fail on a bad image before loading any model
     maps = []
     view = None
@@ -80,7 +86,6 @@ def run(args: argparse.Namespace) -> int:
         reason = degenerate(result)
         if reason:
             print(f"warning: {describe(model)}: {reason}", file=sys.stderr)
-    out = args.out or f"{Path(args.image).stem}_cam.png"
     path = render_cam_figure(view, maps, out, args.size, image_title=Path(args.image).name)
     print(f"wrote {path}")
     return 0

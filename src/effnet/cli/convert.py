@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from ..weights.peers import PEERS
-from . import example_help
+from . import add_overwrite_argument, example_help
 
 #: Every layout effnet reads; every PyTorch layout it writes (Keras files are read only).
 FROM = tuple(PEERS)
@@ -48,13 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --to: write the file even though the peer's default model pads or normalises "
         "differently (its outputs will differ unless you build it as the warning says)",
     )
+    add_overwrite_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..fileio import refuse_overwrite
+    from ..fileio import claim_output
 
-    refuse_overwrite(args.out, [args.src])  # checked before any work, in both directions
+    claim_output(args.out, [args.src], args.overwrite)  # before any work, in both directions
     if args.source_peer:
         return _from_peer(args)
     return _to_peer(args)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import example_help
+from . import add_overwrite_argument, claim_json, example_help, float_in
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,20 +28,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("image", help="an image file")
     p.add_argument("--weights", required=True, help="a detector checkpoint (.safetensors)")
-    p.add_argument("--threshold", type=float, default=0.3, help="lowest score drawn (0.3)")
+    p.add_argument("--threshold", type=float_in(0, 1), default=0.3, help="lowest score drawn (0.3)")
     p.add_argument("-o", "--output", help="PNG to write (default: IMAGE_detections.png)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, auto")
+    add_overwrite_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.images import open_image
     from ..detection.checkpoint import load_detector
     from ..detection.draw import draw_detections, save_png
     from ..detection.predict import detect_image
+    from ..fileio import claim_output
     from ..models import resolve_device
 
-    if not 0 <= args.threshold <= 1:
-        raise ValueError(f"--threshold must be in [0, 1], got {args.threshold}")
+    source = Path(args.image)
+    output = Path(args.output) if args.output else source.with_name(f"{source.stem}_detections.png")
+    claim_output(output, [args.image, args.weights], args.overwrite, "--output")
+    open_image(args.image)  # one line for an unreadable image or a decompression bomb
     device = resolve_device(args.device)
     model, _ = load_detector(args.weights)
     image, found = detect_image(model.to(device), args.image, args.threshold, device)
@@ -50,8 +55,6 @@ def run(args: argparse.Namespace) -> int:
                                  found.labels.tolist(), strict=True):  # fmt: skip
         coords = ", ".join(f"{v:.1f}" for v in box)
         print(f"{names[label]:<16} {score:.3f}  [{coords}]")
-    source = Path(args.image)
-    output = Path(args.output) if args.output else source.with_name(f"{source.stem}_detections.png")
     path = save_png(draw_detections(image, found, names), output)
     print(f"{len(found.scores)} detections above {args.threshold}: {path}")
     return 0
@@ -61,8 +64,10 @@ def run_eval(args: argparse.Namespace) -> int:
     """``effnet eval DATA --weights DETECTOR``: COCO mAP on a COCO-format folder."""
     from ..detection.checkpoint import load_detector
     from ..detection.evaluate import evaluate_detector
+    from ..fileio import atomic_write
     from ..models import resolve_device
 
+    claim_json(args)
     device = resolve_device(args.device)
     model, _ = load_detector(args.weights)
     result = evaluate_detector(
@@ -75,6 +80,7 @@ def run_eval(args: argparse.Namespace) -> int:
     print(f"{model.spec.name} at {model.spec.image_size}px from {args.weights}")
     print(result.format())
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
+        with atomic_write(args.json) as tmp:
+            tmp.write_text(json.dumps(result.to_dict(), indent=2))
         print(f"results: {args.json}")
     return 0

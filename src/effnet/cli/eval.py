@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from . import example_help
+from . import add_overwrite_argument, claim_json, example_help
 from ._weights import add_runtime_args, add_weights_args, describe, load_for_inference
 
 
@@ -30,17 +31,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
     p.add_argument(
         "--confusion",
-        default="confusion_matrix.png",
-        help="where to write the confusion-matrix PNG (default: ./confusion_matrix.png); "
-        "'none' to skip",
+        help="where to write the confusion-matrix PNG (default: beside --json FILE, as "
+        "FILE_confusion.png; without --json, none); 'none' to skip",
     )
     p.add_argument("--json", help="also write all numbers as JSON to this file ('-' = stdout only)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_overwrite_argument(p)
     p.set_defaults(func=run)
+
+
+def confusion_path(args: argparse.Namespace) -> Path | None:
+    """Where the confusion matrix goes: ``--confusion``, else beside a ``--json`` file (a report
+    and its picture stay together, never in whatever folder the command ran from), else nowhere."""
+    if args.confusion:
+        return None if args.confusion.lower() == "none" else Path(args.confusion)
+    if args.json and args.json != "-":
+        json_file = Path(args.json)
+        return json_file.with_name(f"{json_file.stem}_confusion.png")
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
     from ..detection.checkpoint import is_detector_file
+    from ..fileio import claim_output
     from ..use.evaluate import evaluate, plot_confusion
 
     if args.weights and is_detector_file(args.weights):  # COCO mAP on a COCO-format folder
@@ -49,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
         return run_eval(args)
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    claim_json(args)
+    confusion = confusion_path(args)
+    if confusion is not None:
+        claim_output(confusion, [args.weights, args.json], args.overwrite, "--confusion")
     model = load_for_inference(args)
     result = evaluate(
         model, args.data, args.batch_size, args.workers, progress=not args.no_progress
@@ -61,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
         print(result.format())
     if args.json and args.json != "-":
         print(f"results: {result.save_json(args.json)}")
-    if args.confusion.lower() != "none":
-        path = plot_confusion(result, args.confusion)
+    if confusion is not None:
+        path = plot_confusion(result, confusion)
         if args.json != "-":
             print(f"confusion matrix: {path}")
     return 0

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import example_help
+from ..spec import MAX_RESOLUTION
+from . import add_overwrite_argument, example_help, float_in, int_in, positive_int
 from ._weights import add_weights_args, describe, load_from_args, load_images
 
 FORMAT_CHOICES = ("onnx", "openvino", "torchscript", "tflite", "executorch")
@@ -56,7 +57,9 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
         help="images to quantize int8 on: 'digits' (the embedded training split) or a folder of "
         "images, preprocessed as the checkpoint says",
     )
-    p.add_argument("--calibration-size", type=int, default=300, help="images used (default 300)")
+    p.add_argument(
+        "--calibration-size", type=positive_int, default=300, help="images used (default 300)"
+    )
     p.add_argument(
         "--eval",
         dest="eval_data",
@@ -66,7 +69,11 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", help="output file (default: MODEL[_PRECISION] with the format's suffix)"
     )
-    p.add_argument("--resolution", type=int, help="input size (default: the weights' own)")
+    p.add_argument(
+        "--resolution",
+        type=int_in(1, MAX_RESOLUTION),
+        help="input size (default: the weights' own)",
+    )
     p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
     p.add_argument(
         "--exporter",
@@ -75,9 +82,14 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
         help="ONNX exporter: torch.export-based 'dynamo' (default) or the faster TorchScript-based "
         "'legacy'",
     )
-    p.add_argument("--threads", type=int, help="engine threads for the checks (default: torch's)")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="fp32: max abs difference allowed")
+    p.add_argument(
+        "--threads", type=positive_int, help="engine threads for the checks (default: torch's)"
+    )
+    p.add_argument(
+        "--tolerance", type=float_in(0), default=1e-4, help="fp32: max abs difference allowed"
+    )
     p.add_argument("--no-check", action="store_true", help="skip running the exported file")
+    add_overwrite_argument(p)
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -92,43 +104,93 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..fileio import refuse_overwrite
-    from ..use.export import check_export, default_output_path, export_model
+    from ..fileio import staged
+    from ..flops import check_size
+    from ..use.export import default_output_path, export_model
 
     fmt = _format(args)
     if args.precision == "int8" and not args.calibration:
         raise ValueError("int8 needs --calibration images ('digits' or a folder)")
-    if args.calibration_size < 1:
-        raise ValueError(f"--calibration-size must be positive, got {args.calibration_size}")
+    check_opset(args)
     if args.out:
-        refuse_overwrite(args.out, [args.weights])  # before the (slow) load, and never after
+        claim_outputs(args, args.out, fmt)  # before the (slow) load, and never after
     model = load_from_args(args, require_weights=False).cpu().eval()
     if model.weights_source is None:
         print(f"note: no --weights given; exporting a randomly initialised {model.spec.name}")
     resolution = args.resolution or model.preprocess.resolution
-    out = Path(args.out or default_output_path(model.spec.name, fmt, args.precision))
-    refuse_overwrite(out, [args.weights])
+    check_size(model.spec, model.num_classes, resolution, model.in_chans)  # a 100000 px export
+    out = claim_outputs(
+        args, args.out or default_output_path(model.spec.name, fmt, args.precision), fmt
+    )
     calibration = None
     if args.calibration:
         size = args.calibration_size
         calibration, _ = load_images(args.calibration, model, "train", size, labelled=False)
     print(f"exporting {describe(model)} to {fmt} {args.precision}")
-    path = export_model(
-        model, out, fmt, resolution, args.opset, args.exporter, args.precision, calibration
-    )
+    with staged(out) as folder:  # checked there: a file that fails never replaces a good one
+        written = export_model(
+            model, folder / out.name, fmt, resolution, args.opset, args.exporter, args.precision,
+            calibration,
+        )  # fmt: skip
+        if not args.no_check and args.precision == "fp32":
+            check_fp32(args, model, written, resolution, out)
     shape = f"(batch, {model.in_chans}, {resolution}, {resolution})"
-    print(f"wrote {path} ({fmt} {args.precision}, input 'images' {shape})")
-    if args.no_check:
+    print(f"wrote {out} ({fmt} {args.precision}, input 'images' {shape})")
+    if args.no_check or args.precision == "fp32":
         return 0
-    if args.precision != "fp32":
-        return report_fidelity(args, model, path, calibration)
-    check = check_export(path, model, resolution)
+    return report_fidelity(args, model, out, calibration)
+
+
+#: The ONNX opsets each exporter writes: torch.export's from 18 (lower ones are converted, and
+#: fail), the TorchScript-based one from 7 to 20.
+OPSETS = {"dynamo": (18, 23), "legacy": (7, 20)}
+
+
+def check_opset(args: argparse.Namespace) -> None:
+    """One line for an --opset the chosen exporter cannot write (its own error is a traceback)."""
+    low, high = OPSETS[args.exporter]
+    if args.opset is not None and not low <= args.opset <= high:
+        raise ValueError(
+            f"--opset {args.opset}: the {args.exporter} exporter writes opsets {low} to {high}"
+        )
+
+
+def claim_outputs(args: argparse.Namespace, out: str | Path, fmt: str) -> Path:
+    """The file ``out`` becomes (its format's suffix added), once every file the export writes
+    (the IR's .bin, a program's companion JSON, a fidelity report) may be written: none is an
+    input, none exists unless --overwrite."""
+    from ..deploy.artifact import output_path
+    from ..deploy.metadata import companion_path
+    from ..fileio import claim_output, refuse_overwrite
+
+    inputs = [args.weights, args.calibration, args.eval_data]
+    refuse_overwrite(out, inputs)  # as given too: a suffix added must not hide the mistake
+    path = output_path(out, fmt)
+    files = [path]
+    if fmt == "openvino":
+        files.append(path.with_suffix(".bin"))
+    if fmt == "executorch":
+        files.append(companion_path(path))
+    if args.precision != "fp32" and not args.no_check:
+        report = path.with_name(path.name + ".fidelity.json")
+        files += [report, report.with_suffix(".md")]
+    for file in files:
+        claim_output(file, inputs, args.overwrite)
+    return path
+
+
+def check_fp32(args: argparse.Namespace, model, written: Path, resolution: int, out: Path) -> None:
+    """Run the written (not yet renamed) file against PyTorch; raise when it differs too much."""
+    from ..use.export import check_export
+
+    check = check_export(written, model, resolution)
     print(check.format())
     if check.worst > args.tolerance:
+        kept = f"{out} is unchanged" if out.exists() else f"{out} is not written"
         raise ValueError(
-            f"export differs from PyTorch by {check.worst:.3g} > --tolerance {args.tolerance:g}"
+            f"export differs from PyTorch by {check.worst:.3g} > --tolerance {args.tolerance:g}; "
+            f"{kept}"
         )
-    return 0
 
 
 def report_fidelity(args: argparse.Namespace, model, path: Path, calibration) -> int:

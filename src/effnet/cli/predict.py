@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import example_help
+from . import example_help, int_in, positive_int
 from ._weights import add_runtime_args, add_weights_args, load_for_inference, load_images
 
 
@@ -42,8 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_weights_args(p)
     add_runtime_args(p)
-    p.add_argument("--top-k", type=int, default=5, help="classes to show per image (default 5)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--top-k", type=positive_int, default=5, help="classes to show per image (default 5)"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument(
         "--out",
@@ -52,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=int_in(0, 64),
         help="with --out: image-decoding processes (default: the cores beyond two, at most 4); "
         "0 decodes in a thread beside the model, which measured faster on two cores",
     )
@@ -67,7 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --out: run on Ray Data, on a local Ray or the cluster at ADDRESS (give it "
         "after the images, or as --ray=ADDRESS)",
     )
-    p.add_argument("--actors", type=int, default=1, help="with --ray: model replicas (default 1)")
+    p.add_argument(
+        "--actors", type=positive_int, default=1, help="with --ray: model replicas (default 1)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -110,8 +114,12 @@ def print_predictions(args: argparse.Namespace) -> int:
 def run_to_file(args: argparse.Namespace) -> int:
     """``--out``: checked before the model is loaded, streamed, one summary line at the end."""
     from ..deploy.artifact import load_for_inference as load
+    from ..fileio import refuse_overwrite
     from ..use.predict_stream import check_options, predict_to_file
 
+    # An existing --out of this model's rows is resumed, any other is refused (or replaced with
+    # --overwrite) by the results file itself; an input is never written over.
+    refuse_overwrite(args.out, [args.weights, args.calibration, *args.images])
     check_options(args.out, args.top_k, args.batch_size, args.workers)
     if args.ray:
         from ..use.predict_ray import import_ray

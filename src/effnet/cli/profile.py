@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from . import example_help
+from ..spec import MAX_RESOLUTION
+from . import example_help, int_in, natural_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         **example_help("effnet profile efficientnet_b3\neffnet profile resnet50 --resolution 448"),
     )
     p.add_argument("model", help="a name from 'effnet models', or a spec .json from 'effnet scale'")
-    p.add_argument("--resolution", type=int, help="input size (default: the model's own)")
-    p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument(
+        "--resolution", type=int_in(1, MAX_RESOLUTION), help="input size (default: the model's own)"
+    )
+    p.add_argument("--num-classes", type=natural_int, default=1000)
     p.add_argument(
         "--no-cross-check", action="store_true", help="skip building the model for flop_counter"
     )
@@ -23,10 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..flops import check_size
     from ..profile import profile
+    from ..registry import get_spec
 
-    if args.resolution is not None and args.resolution < 1:
-        raise ValueError(f"--resolution must be positive, got {args.resolution}")
+    check_size(get_spec(args.model), args.num_classes, args.resolution)  # before it is built
     result = profile(
         args.model, args.num_classes, args.resolution, cross_check=not args.no_cross_check
     )

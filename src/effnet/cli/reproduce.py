@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import example_help
+from . import add_overwrite_argument, example_help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,12 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("table", choices=TABLES, help="which of the paper's tables")
     p.add_argument("--results", type=Path, help="measured accuracies (JSON) for the last column")
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder")
+    add_overwrite_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..experiments.reproduce import write_report
+    from ..fileio import claim_output
 
+    for name in (f"{args.table}.md", "figure1_5.png"):  # the two files write_report writes
+        claim_output(args.out / name, [args.results], args.overwrite)
     report, md, png = write_report(args.table, args.out, args.results)
     print(report.markdown)
     print(f"\nwrote {md} and {png}")

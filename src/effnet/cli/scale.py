@@ -6,7 +6,11 @@ import argparse
 import re
 from pathlib import Path
 
-from . import example_help
+from ..spec import MAX_RESOLUTION
+from . import add_overwrite_argument, example_help, float_in, int_in, natural_int
+
+#: Growth rates and multipliers: finite and above zero.
+_POSITIVE = float_in(0, open_low=True)
 
 _UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12}
 
@@ -41,18 +45,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="efficientnet_b0",
         help="a name from 'effnet models' or a spec .json (default: efficientnet_b0)",
     )
-    p.add_argument("--phi", type=float, help="compound coefficient: d=alpha^phi, w=beta^phi, ...")
+    p.add_argument(
+        "--phi", type=float_in(), help="compound coefficient: d=alpha^phi, w=beta^phi, ..."
+    )
     p.add_argument("--flops", help="target multiply-adds (e.g. 1.8G): solve phi to land nearest")
-    p.add_argument("--alpha", type=float, help="depth growth per unit of phi (paper: 1.2)")
-    p.add_argument("--beta", type=float, help="width growth per unit of phi (paper: 1.1)")
-    p.add_argument("--gamma", type=float, help="resolution growth per unit of phi (paper: 1.15)")
-    p.add_argument("--width", type=float, help="width multiplier (channels)")
-    p.add_argument("--depth", type=float, help="depth multiplier (blocks per stage)")
-    p.add_argument("--resolution", type=float, help="resolution multiplier")
-    p.add_argument("--image-size", type=int, help="set the input size in pixels (overrides r)")
-    p.add_argument("--num-classes", type=int, default=1000, help="classifier size for the counts")
+    p.add_argument("--alpha", type=_POSITIVE, help="depth growth per unit of phi (paper: 1.2)")
+    p.add_argument("--beta", type=_POSITIVE, help="width growth per unit of phi (paper: 1.1)")
+    p.add_argument(
+        "--gamma", type=_POSITIVE, help="resolution growth per unit of phi (paper: 1.15)"
+    )
+    p.add_argument("--width", type=_POSITIVE, help="width multiplier (channels)")
+    p.add_argument("--depth", type=_POSITIVE, help="depth multiplier (blocks per stage)")
+    p.add_argument("--resolution", type=_POSITIVE, help="resolution multiplier")
+    p.add_argument(
+        "--image-size",
+        type=int_in(1, MAX_RESOLUTION),
+        help="set the input size in pixels (overrides r)",
+    )
+    p.add_argument(
+        "--num-classes", type=natural_int, default=1000, help="classifier size for the counts"
+    )
     p.add_argument("--name", help="name of the scaled spec (default: derived from the scaling)")
     p.add_argument("--out", type=Path, help="write the scaled spec here (.json) for create_model")
+    add_overwrite_argument(p)
     p.set_defaults(func=run)
 
 
@@ -83,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--alpha/--beta/--gamma apply to --phi or --flops, not to multipliers")
     if args.out is not None and args.out.suffix != ".json":
         raise ValueError(f"--out must be a .json file (create_model reads those), got {args.out}")
+    if args.out is not None:
+        from ..fileio import claim_output
+
+        claim_output(args.out, [args.base], args.overwrite)
     if args.num_classes < 0:
         raise ValueError(f"--num-classes must be >= 0, got {args.num_classes}")
     alpha, beta, gamma = (
@@ -118,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         d, w, r = (multipliers.get(k, 1.0) for k in ("depth", "width", "resolution"))
     spec = scale(base, width=w, depth=d, resolution=r, image_size=args.image_size, name=args.name)
     print(f"d = {d:.4f}   w = {w:.4f}   r = {r:.4f}   ->  {spec.resolution}px")
+    flops.check_size(spec, classes)  # a spec written out is one a loader accepts
     profile = Profile(spec, spec.resolution, flops.stage_costs(spec, classes, spec.resolution))
     print(profile.format())
     print(
@@ -125,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
         f"{profile.macs / base_cost.macs:.2f}x its multiply-adds"
     )
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(spec.to_json() + "\n")
+        from ..fileio import atomic_write
+
+        with atomic_write(args.out) as tmp:
+            tmp.write_text(spec.to_json() + "\n")
         print(f"wrote {args.out} (effnet.create_model({str(args.out)!r}) or model={args.out})")
     return 0

@@ -78,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     candidates = search.candidates()
     base = base_for(cfg, args.base)
     phi = float(search.phi)
-    out = args.out or Path("runs") / f"search_{base.name}"
+    from ..fileio import claim_folder
+
+    out = claim_folder(args.out or Path("runs") / f"search_{base.name}")
     print(
         f"{len(candidates)} candidates with alpha*beta^2*gamma^2 within {search.tolerance} "
         f"of {search.target}, each {base.name} ({base.resolution}px) scaled at phi = {phi:g}"

@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
         print(format_plan(plan))
         print(f"{len(plan) * len(seeds)} training runs of {cfg.epochs} epochs each")
         return 0
-    out = args.out or Path(cfg.output_dir)
+    from ..fileio import claim_folder
+
+    out = claim_folder(args.out or Path(cfg.output_dir))
     result = run_study(base, cfg, study, out, RunOptions(workers=args.jobs))
     print(result.table_md.read_text())
     print("\n".join(verdicts(result.rows)))
