@@ -24,6 +24,19 @@ def _private_cache(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("EFFNET_HOME", str(tmp_path_factory.getbasetemp() / "effnet_home"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _shared_extension_builds(tmp_path_factory):
+    """The fused backend's C++ build (half a minute) is made once per test run, not once per
+    worker: the folder above a worker's base folder is the run's own. Session-wide, so module
+    fixtures that build it see the same folder as the tests."""
+    run_folder = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_folder = run_folder.parent
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCH_EXTENSIONS_DIR", str(run_folder / "torch_extensions"))
+        yield
+
+
 @pytest.fixture
 def fake_clock(monkeypatch) -> SimpleNamespace:
     """The clock of effnet's timing loop, moved only by the test (``fake_clock.now += s``): every

@@ -229,7 +229,9 @@ def test_ctrl_c_inside_torch_save_is_a_keyboard_interrupt_and_keeps_the_old_file
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):  # not torch's "unexpected pos" RuntimeError
-            write_with(target, lambda f: torch.save({"a": torch.zeros(1000), "b": torch.ones(9)}, f))
+            write_with(
+                target, lambda f: torch.save({"a": torch.zeros(1000), "b": torch.ones(9)}, f)
+            )
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)

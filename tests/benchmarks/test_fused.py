@@ -28,7 +28,10 @@ def test_fused_benchmark_compares_candidates_and_ceilings(capsys, tmp_path):
     run = report["runs"]["efficientnet_lite0 batch 2"]
     found, counts = run["candidates"], run["traffic"]
     assert set(found) == {"fused", "onnxruntime"}
-    assert all(r["max_abs_diff"] < 1e-4 for r in found.values())
+    # Each candidate's logits are compared with eager's in its own process. Random weights at 32 px
+    # give logits up to about 5, where both engines' float reordering was seen at 6e-5 to over
+    # 1e-4 between runs; the 1e-4 acceptance is held in tests/deploy/test_fused.py.
+    assert all(r["max_abs_diff"] < 5e-4 for r in found.values())
     ratio = found["fused"]["images_per_s"] / found["onnxruntime"]["images_per_s"]
     assert f"fused / best engine (onnxruntime): {ratio:.2f}x" in printed
     ceiling = gbps * 1e9 / (4 * (counts["conv_elements"] + counts["se_elements"]))

@@ -123,7 +123,9 @@ def test_bad_requests_exit_2_with_one_line(digits, weights, uninterrupted, tmp_p
     fails_with(capsys, ["predict", *base, "--overwrite"], "--overwrite needs --out")
     fails_with(capsys, ["predict", *base, "--workers", "0"], "--workers needs --out")
     out = str(tmp_path / "r.jsonl")
-    fails_with(capsys, ["predict", *base, "--out", out, "--workers", "-1"], "--workers: must be in [0, ")
+    fails_with(
+        capsys, ["predict", *base, "--out", out, "--workers", "-1"], "--workers: must be in [0, "
+    )
     other = shutil.copyfile(weights, tmp_path / "other.safetensors")
     fails_with(
         capsys,

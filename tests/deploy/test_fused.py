@@ -6,7 +6,6 @@ The extension is compiled once per test session (the module fixture; about 30 s 
 this project's 2-core machine, longer while it is loaded), then every test here takes seconds.
 """
 
-import os
 import subprocess
 import sys
 import time
@@ -27,14 +26,12 @@ MODELS = ("efficientnet_b0", "efficientnet_lite0", "efficientnet_es")
 
 
 @pytest.fixture(scope="module")
-def kernel(tmp_path_factory):
-    """The built extension, in the session's private cache (as tests/conftest.py places it)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EFFNET_HOME", str(tmp_path_factory.getbasetemp() / "effnet_home"))
-        start = time.perf_counter()
-        module = fused.load_kernel()
-        print(f"fused kernel ready in {time.perf_counter() - start:.1f} s")
-        yield module
+def kernel():
+    """The built extension, in the test run's shared build folder (tests/conftest.py)."""
+    start = time.perf_counter()
+    module = fused.load_kernel()
+    print(f"fused kernel ready in {time.perf_counter() - start:.1f} s")
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -152,18 +149,15 @@ def test_a_cpu_without_avx2_is_refused(monkeypatch, images):
 
 
 def test_a_second_process_reuses_the_build(kernel, images):
-    home = os.environ["EFFNET_HOME"]
-    builds = list(fused.build_dir().rglob("*.so"))
-    assert len(builds) == 1 and str(builds[0]).startswith(home)
+    builds = [b for b in fused.build_dir().rglob("*.so") if kernel.__name__ in str(b)]
+    assert len(builds) == 1
     before = builds[0].stat().st_mtime_ns
     code = "from effnet.deploy.fused import load_kernel; print(load_kernel().vector_width())"
-    start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert int(out.stdout) == kernel.vector_width()
-    assert builds[0].stat().st_mtime_ns == before
-    assert time.perf_counter() - start < 30  # an import, not a compile
+    assert builds[0].stat().st_mtime_ns == before  # loaded, not compiled again
 
 
 def test_vector_width_matches_the_isa(kernel):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,10 @@ def fused_available(cpu: CpuInfo | None = None) -> bool:
 
 
 def build_dir() -> Path:
-    """Where the compiled extension is cached (under effnet's cache root)."""
-    return home() / "torch_extensions"
+    """Where the compiled extension is cached: ``$TORCH_EXTENSIONS_DIR`` when set (torch's own
+    variable for it, so one build can serve several caches), else under effnet's cache root."""
+    chosen = os.environ.get("TORCH_EXTENSIONS_DIR")
+    return Path(chosen) if chosen else home() / "torch_extensions"
 
 
 @functools.cache
