@@ -26,7 +26,7 @@ def _private_cache(monkeypatch, tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def _shared_extension_builds(tmp_path_factory):
-    """The fused backend's C++ build (half a minute) is made once per test run, not once per
+    """The fused backend's C++ build (16-60 s) is made once per test run, not once per
     worker: the folder above a worker's base folder is the run's own. Session-wide, so module
     fixtures that build it see the same folder as the tests."""
     run_folder = tmp_path_factory.getbasetemp()
