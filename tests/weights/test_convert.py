@@ -19,6 +19,7 @@ from PIL import Image
 from safetensors.torch import save_file
 from skimage import data
 
+import effnet
 from effnet.data import Preprocess, eval_transform
 from effnet.weights import (
     CheckpointMismatchError,
@@ -261,3 +262,23 @@ def test_converted_model_carries_the_published_preprocessing():
     assert (pre.resolution, pre.resize_size, pre.interpolation) == (300, 320, "bicubic")
     assert math.isclose(pre.crop_pct, 300 / 320)
     assert np.allclose(pre.mean, (0.485, 0.456, 0.406))
+
+
+@pytest.mark.parametrize("peer", ["torchvision", "timm", "lukemelas"])
+def test_create_model_loads_a_file_converted_from_each_peer(peer, tmp_path):
+    """The file's batch-norm epsilon (torchvision's 1e-5, not the spec's 1e-3) belongs to its
+    weights: create_model(name, pretrained=file) builds the named model with it, and gives the
+    converted model's logits."""
+    reference = randomize_bn(build_peer(peer, "b0"))
+    converted = convert_checkpoint(save_peer(peer, reference, tmp_path), peer, "efficientnet_b0")
+    saved = save_model(tmp_path / "m.safetensors", converted)
+    model = effnet.create_model("efficientnet_b0", pretrained=saved)
+    assert model.spec.bn_eps == PEERS[peer].eps_for("efficientnet_b0")
+    x = normalise(photo_batch(), converted.preprocess)
+    assert torch.equal(logits(model, x), logits(converted, x))
+
+
+def test_a_file_of_other_layers_names_the_fields_that_differ(tmp_path):
+    saved = save_model(tmp_path / "b0.safetensors", effnet.create_model("efficientnet_b0"))
+    with pytest.raises(ValueError, match=r"not efficientnet_b1: its .*stages\[1\]\.repeats"):
+        effnet.create_model("efficientnet_b1", pretrained=saved)

@@ -15,6 +15,7 @@ The result is an :class:`~effnet.models.EfficientNet` whose ``preprocess``, ``cl
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,26 +125,53 @@ def load_checkpoint_file(
         if path.suffix.lower() == ".safetensors":
             raise
         return _load_state_dict_file(path, wanted, **overrides)
-    if wanted is not None and not same_architecture(spec, wanted):
+    differences = [] if wanted is None else architecture_differences(spec, wanted)
+    if differences:
         raise ValueError(
-            f"{path} is a checkpoint for {spec.name}, not {wanted.name}; drop --model to use "
-            "the architecture stored in the checkpoint"
+            f"{path} is a checkpoint for {spec.name}, not {wanted.name}: its "
+            f"{', '.join(differences)} differ; drop --model to use the architecture stored in "
+            "the checkpoint"
         )
     from .checkpoint import load_model
 
     overrides.pop("in_chans", None)  # the file says how many input channels its stem takes
-    net, _ = load_model(path, spec=wanted if build_wanted else None, **overrides)
+    # Built as asked, with the epsilon the weights were trained with (torchvision's 1e-5, say).
+    build = wanted.replace(bn_eps=spec.bn_eps) if build_wanted and wanted is not None else None
+    net, _ = load_model(path, spec=build, **overrides)
     return net
 
 
-def same_architecture(a: NetSpec, b: NetSpec) -> bool:
-    """Whether two specs build the same layers.
+#: Spec fields that are training, naming or numeric choices rather than layers: a fine-tune may
+#: change them, and the batch-norm epsilon belongs to the weights (each peer library has its own).
+_NEUTRAL = dict(
+    name="", resolution=1, dropout=0.0, drop_path_rate=0.0, bn_momentum=0.1, bn_eps=1e-3
+)
 
-    Name, nominal resolution, dropout, stochastic depth and batch-norm momentum are training or
-    naming choices (a fine-tune may change them); the layers and their shapes are what must agree.
-    """
-    neutral = dict(name="", resolution=1, dropout=0.0, drop_path_rate=0.0, bn_momentum=0.1)
-    return a.replace(**neutral) == b.replace(**neutral)
+
+def architecture_differences(a: NetSpec, b: NetSpec) -> list[str]:
+    """The spec fields in which two specs build different layers (``stages[2].kernel``, ...),
+    empty when they build the same ones."""
+    a, b = a.replace(**_NEUTRAL), b.replace(**_NEUTRAL)
+    differences = []
+    for field in dataclasses.fields(a):
+        mine, theirs = getattr(a, field.name), getattr(b, field.name)
+        if mine == theirs:
+            continue
+        if field.name == "stages" and len(mine) == len(theirs):
+            differences += [
+                f"stages[{i}].{f.name}"
+                for i, (x, y) in enumerate(zip(mine, theirs, strict=True))
+                for f in dataclasses.fields(x)
+                if getattr(x, f.name) != getattr(y, f.name)
+            ]
+        else:
+            differences.append(field.name)
+    return differences
+
+
+def same_architecture(a: NetSpec, b: NetSpec) -> bool:
+    """Whether two specs build the same layers (:func:`architecture_differences` finds none)."""
+    return not architecture_differences(a, b)
 
 
 def _is_path(value: Any) -> bool:
