@@ -81,6 +81,6 @@ def test_the_confusion_matrix_goes_beside_the_json_report(always_coffee, tmp_pat
 def test_workers_and_batch_size_are_checked(always_coffee, tmp_path, capsys):
     root = photo_folder(tmp_path / "data", {"coffee": 1})
     assert main(eval_argv(always_coffee, root, "--workers", "-1")) == 2
-    assert "--workers must be >= 0" in capsys.readouterr().err
+    assert "argument --workers: must be at least 0, got -1" in capsys.readouterr().err
     assert main(eval_argv(always_coffee, root, "--batch-size", "0")) == 2
     assert "batch size must be >= 1" in capsys.readouterr().err

@@ -131,7 +131,7 @@ def test_config_file_is_executed_once_per_command(tmp_path, capsys):
 
 def test_bad_jobs_and_grids_are_one_line_errors(capsys):
     assert main(["search-scaling", "--config", DIGITS, "--dry-run", "--jobs", "0"]) == 2
-    assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
+    assert "argument --jobs: must be at least 1, got 0" in capsys.readouterr().err
     assert main(["search-scaling", "--config", DIGITS, "--dry-run", "--alpha", "0.5:1"]) == 2
     assert "grid value 0.5 is below 1" in capsys.readouterr().err
 

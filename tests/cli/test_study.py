@@ -114,7 +114,7 @@ def test_bad_settings_are_one_line_errors(capsys):
     assert main(["study", "--dry-run", "--phi", "-1"]) == 2
     assert "every --phi must be positive, got (-1.0,)" in capsys.readouterr().err
     assert main(["study", "--dry-run", "--jobs", "0"]) == 2
-    assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
+    assert "argument --jobs: must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_dry_run_needs_no_torch():

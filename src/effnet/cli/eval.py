@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import add_overwrite_argument, claim_json, example_help
+from . import add_overwrite_argument, claim_json, example_help, natural_int
 from ._weights import add_runtime_args, add_weights_args, describe, load_for_inference
 
 
@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_weights_args(p)
     add_runtime_args(p)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
+    p.add_argument(
+        "--workers", type=natural_int, default=0, help="data-loading processes (default 0)"
+    )
     p.add_argument(
         "--confusion",
         help="where to write the confusion-matrix PNG (default: beside --json FILE, as "
@@ -60,8 +62,6 @@ def run(args: argparse.Namespace) -> int:
         from .detect import run_eval
 
         return run_eval(args)
-    if args.workers < 0:
-        raise ValueError(f"--workers must be >= 0, got {args.workers}")
     claim_json(args)
     confusion = confusion_path(args)
     if confusion is not None:

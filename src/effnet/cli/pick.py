@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import example_help
+from . import example_help, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     budget.add_argument("--latency-ms", type=float, help="max milliseconds per batch")
     budget.add_argument("--throughput", type=float, help="min images per second")
     p.add_argument(
-        "--batch-size", type=int, help="default: 1 for --latency-ms, 32 for --throughput"
+        "--batch-size", type=positive_int, help="default: 1 for --latency-ms, 32 for --throughput"
     )
     p.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
     p.add_argument("--backend", choices=BENCH_BACKENDS, default="auto")
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="fp32",
         help="bf16 / int8 where this CPU has the units; auto: the fastest of those (default fp32)",
     )
-    p.add_argument("--runs", type=int, default=5, help="timed runs per variant")
+    p.add_argument("--runs", type=positive_int, default=5, help="timed runs per variant")
     p.add_argument(
         "--family",
         choices=("all", "b", "lite", "edgetpu", "v2"),
@@ -58,10 +58,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..experiments.pick import pick
 
-    if args.runs < 1:
-        raise ValueError(f"--runs must be at least 1, got {args.runs}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
     result = pick(
         latency_ms=args.latency_ms,
         throughput=args.throughput,

@@ -124,8 +124,6 @@ def run_to_file(args: argparse.Namespace) -> int:
     if args.ray:
         from ..use.predict_ray import import_ray
 
-        if args.actors < 1:
-            raise ValueError(f"--actors must be >= 1, got {args.actors}")
         import_ray()  # a missing Ray is one line before the model is loaded
     model = load_for_inference(args)
     calibration = functools.partial(calibration_images, args.calibration)

@@ -102,8 +102,6 @@ def run(args: argparse.Namespace) -> int:
         from ..fileio import claim_output
 
         claim_output(args.out, [args.base], args.overwrite)
-    if args.num_classes < 0:
-        raise ValueError(f"--num-classes must be >= 0, got {args.num_classes}")
     alpha, beta, gamma = (
         c if c is not None else d for c, d in zip(coefficients, (ALPHA, BETA, GAMMA), strict=True)
     )

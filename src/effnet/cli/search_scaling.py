@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import add_override_argument, example_help
+from . import add_override_argument, example_help, positive_int
 
 if TYPE_CHECKING:
     from ..experiments.grid_search import Candidate
@@ -61,7 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--phi", type=float, help="compound coefficient of every candidate (default 1)")
     p.add_argument("--out", type=Path, help="output folder (default runs/search_<base>)")
-    p.add_argument("--jobs", type=int, default=1, help="candidates trained in parallel processes")
+    p.add_argument(
+        "--jobs", type=positive_int, default=1, help="candidates trained in parallel processes"
+    )
     p.add_argument("--dry-run", action="store_true", help="list the candidates, train nothing")
     p.set_defaults(func=run)
 
@@ -71,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments.runner import RunOptions
     from ..experiments.settings import base_for, with_flags
 
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     cfg, search = load_search(args.config, args.override)
     search = with_flags(search, **{name: getattr(args, name) for name in SEARCH_FLAGS})
     candidates = search.candidates()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import add_override_argument, example_help
+from . import add_override_argument, example_help, positive_int
 
 #: The flags that replace a field of the config file's get_study() (StudyConfig's defaults when
 #: the file has none).
@@ -50,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", type=float, help="compound width coefficient (paper: 1.1)")
     p.add_argument("--gamma", type=float, help="compound resolution coefficient (paper: 1.15)")
     p.add_argument("--out", type=Path, help="output folder (default: the config's output_dir)")
-    p.add_argument("--jobs", type=int, default=1, help="networks trained in parallel processes")
+    p.add_argument(
+        "--jobs", type=positive_int, default=1, help="networks trained in parallel processes"
+    )
     p.add_argument(
         "--dry-run", action="store_true", help="print the networks and their FLOP match only"
     )
@@ -64,8 +66,6 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments.study import format_plan, load_study, plan_study, run_study
     from ..experiments.study_report import verdicts
 
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     cfg, study = load_study(args.config, args.override)
     study = with_flags(study, **{name: getattr(args, name) for name in STUDY_FLAGS}).checked()
     seeds = study.seed_values(cfg.seed)
