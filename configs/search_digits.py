@@ -9,9 +9,11 @@ which leaves 6 candidates and includes the paper's answer.
 Base resolution 56px (the 8x8 digits upsampled 7x; see configs/study_digits.py for why). Note that
 at such small sizes the real multiply-adds of a candidate can differ from alpha*beta^2*gamma^2:
 feature maps are ceil(size / stride), so a few extra pixels can add a whole row at every stride.
-The ranked table prints both. The minival has 180 images (one image = 0.56 points), so
-neighbouring ranks are usually within noise; rerun with ``--override seed=1`` (cached separately)
-to see how stable the order is.
+The ranked table prints both. The minival has 180 images (one image = 0.56 points; one run's
+binomial error is about +-3 points at 25%), so neighbouring ranks are usually within noise: the
+table names a best only when it leads by more than twice the combined noise, and says "no
+candidate is distinguishable from the others" otherwise. ``--seeds 3`` trains every candidate with
+seeds 0, 1 and 2 (each cached on its own) and ranks their means.
 
 Costs: 6 runs of 4 epochs at 49-84M multiply-adds per image (the base: 30M); about 8-12 minutes
 on 2 quiet CPU cores (``--jobs 2`` helps only with more cores). Finished candidates are cached in

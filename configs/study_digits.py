@@ -18,7 +18,8 @@ the scaled ones 55M. One epoch of all five costs about 12.5 epochs of configs/b0
 32px, measured side by side), so about 12-20 minutes on 2 quiet CPU cores. Add budgets
 with ``--phi 1 2.5`` (four more networks at 170M multiply-adds, about 3x the time), and seeds with
 ``--seeds 3`` (360 test images: one image is 0.28 points, so single-seed gaps of a point or two
-are noise).
+are noise; the outcome says so when compound's lead is within twice the combined noise of the
+seeds' spread and the test set's binomial error).
 
     effnet study --config configs/study_digits.py --dry-run
     effnet study --config configs/study_digits.py

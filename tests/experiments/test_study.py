@@ -95,7 +95,7 @@ def test_jobs_are_one_per_network_and_seed():
 # ------------------------------------------------------------------------------------------------
 # Running it (with stand-in trainers)
 # ------------------------------------------------------------------------------------------------
-def test_seeds_are_averaged_and_their_range_reported(tmp_path):
+def test_seeds_are_averaged_and_their_spread_reported(tmp_path):
     def fake(cfg, resume=False):
         # Seed 0 scores 0.90 and seed 1 0.96 for every network: mean 0.93.
         acc = 0.90 + 0.06 * cfg.seed
@@ -105,7 +105,9 @@ def test_seeds_are_averaged_and_their_range_reported(tmp_path):
     study = StudyConfig(seeds=2)
     result = run_study(tiny_base(), cfg, study, tmp_path / "s", RunOptions(fake, log=None))
     assert all(r["test_acc"] == pytest.approx(0.93) for r in result.rows)
-    assert "| 93.00 (90.0-96.0) |" in result.table_md.read_text()
+    # Sample standard deviation of 0.90 and 0.96: 0.06 / sqrt(2) = 4.24 points.
+    assert "| 93.00 +- 4.24 |" in result.table_md.read_text()
+    assert all(r["test_acc_runs"] == [0.90, 0.96] for r in result.rows)
 
 
 def test_verdict_states_the_outcome_either_way(tmp_path):

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 #: The flags that replace a field of the config file's get_search() (SearchConfig's defaults when
 #: the file has none).
-SEARCH_FLAGS = ("alpha", "beta", "gamma", "step", "target", "tolerance", "phi")
+SEARCH_FLAGS = ("alpha", "beta", "gamma", "step", "target", "tolerance", "phi", "seeds")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,6 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"keep candidates within this of --target (default {defaults.tolerance})",
     )
     p.add_argument("--phi", type=float, help="compound coefficient of every candidate (default 1)")
+    p.add_argument(
+        "--seeds",
+        type=positive_int,
+        help="train every candidate with this many seeds (the config's and the next ones) and "
+        f"rank by their mean (default {defaults.seeds})",
+    )
     p.add_argument("--out", type=Path, help="output folder (default runs/search_<base>)")
     p.add_argument(
         "--jobs", type=positive_int, default=1, help="candidates trained in parallel processes"
@@ -81,17 +87,19 @@ def run(args: argparse.Namespace) -> int:
     from ..fileio import claim_folder
 
     out = claim_folder(args.out or Path("runs") / f"search_{base.name}")
+    seeds = int(search.seeds)
     print(
         f"{len(candidates)} candidates with alpha*beta^2*gamma^2 within {search.tolerance} "
         f"of {search.target}, each {base.name} ({base.resolution}px) scaled at phi = {phi:g}"
+        + (f", {seeds} seeds each" if seeds > 1 else "")
     )
     if args.dry_run:
         _print_plan(cfg, base, candidates, phi)
         return 0
     options = RunOptions(workers=args.jobs)
-    result = run_search(base, cfg, candidates, out, phi=phi, options=options)
+    result = run_search(base, cfg, candidates, out, phi=phi, options=options, seeds=seeds)
     print(result.table_md.read_text())
-    print(f"wrote {result.table_md}, {result.table_csv} and {result.plot_png}")
+    print(f"wrote {result.table_md}, {result.table_csv}, ranking.json and {result.plot_png}")
     return 0
 
 

@@ -45,7 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="phis",
         help="compound budgets; each adds four trained networks (default from the config: 1)",
     )
-    p.add_argument("--seeds", type=int, help="train every network with this many seeds")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        help="train every network with this many seeds (the config's and the next ones); the "
+        "table shows mean +- std and says when compound's lead is within noise",
+    )
     p.add_argument("--alpha", type=float, help="compound depth coefficient (paper: 1.2)")
     p.add_argument("--beta", type=float, help="compound width coefficient (paper: 1.1)")
     p.add_argument("--gamma", type=float, help="compound resolution coefficient (paper: 1.15)")

@@ -23,8 +23,9 @@ from ..data.catalog import dataset_classes
 from ..scaling import compound, scale
 from ..spec import NetSpec
 from ..train.config import TrainConfig
-from .runner import Record, RunCache, RunOptions, TrainJob, run_jobs
-from .search_report import format_ranking, plot_ranking, write_csv
+from ..train.sanity import experiment_warning, spread
+from .runner import Record, RunCache, RunOptions, TrainJob, run_jobs, seed_values
+from .search_report import format_ranking, plot_ranking, write_csv, write_json
 from .settings import load_experiment
 
 
@@ -127,9 +128,9 @@ class SearchConfig:
     """The grid of a search: what ``get_search()`` in a config file returns.
 
     Axes are written as on the command line (``"1.0:1.4"`` every ``step``, or ``"1.0,1.1"``), and
-    ``effnet search-scaling --alpha/--beta/--gamma/--step/--target/--tolerance/--phi`` replace
-    single fields. The defaults are the paper's constraint (alpha*beta^2*gamma^2 ~ 2 at phi = 1)
-    on a 0.05 grid that contains its B0 answer.
+    ``effnet search-scaling --alpha/--beta/--gamma/--step/--target/--tolerance/--phi/--seeds``
+    replace single fields. The defaults are the paper's constraint (alpha*beta^2*gamma^2 ~ 2 at
+    phi = 1) on a 0.05 grid that contains its B0 answer, one run per candidate.
     """
 
     alpha: str = "1.0:1.4"
@@ -139,6 +140,7 @@ class SearchConfig:
     target: float = 2.0
     tolerance: float = 0.1
     phi: float = 1.0
+    seeds: int = 1  # runs per candidate: the config's seed and the ones after it
 
     def candidates(self) -> list[Candidate]:
         """Every grid point within ``tolerance`` of ``target``."""
@@ -170,14 +172,22 @@ class SearchResult:
     table_md: Path
     table_csv: Path
     plot_png: Path
+    warning: str | None = None  # why the runs' results mean nothing, or None
 
     @property
     def best(self) -> Record:
         return self.rows[0]
 
 
-def plan_search(base: NetSpec, candidates: Sequence[Candidate], phi: float = 1.0) -> list[TrainJob]:
-    """One training job per candidate: the base compound-scaled with it at ``phi``."""
+def plan_search(
+    base: NetSpec, candidates: Sequence[Candidate], phi: float = 1.0, seeds: Sequence[int] = ()
+) -> list[TrainJob]:
+    """One training job per candidate and seed: the base compound-scaled with it at ``phi``.
+
+    The first run of a candidate trains with the config's own seed under the candidate's label;
+    each of ``seeds`` after the first adds a run labelled ``<candidate>_seed<seed>``. So a search
+    with more seeds reuses the cached runs of one with fewer.
+    """
     jobs = []
     for c in candidates:
         m = compound(phi, c.alpha, c.beta, c.gamma)
@@ -191,8 +201,31 @@ def plan_search(base: NetSpec, candidates: Sequence[Candidate], phi: float = 1.0
             "width": m.width,
             "resolution_mult": m.resolution,
         }
-        jobs.append(TrainJob(c.label, candidate_spec(base, c, phi), meta))
+        spec = candidate_spec(base, c, phi)
+        jobs.append(TrainJob(c.label, spec, meta))
+        jobs += [TrainJob(f"{c.label}_seed{seed}", spec, meta, seed) for seed in seeds[1:]]
     return jobs
+
+
+def summarise(records: Sequence[Record], repeats: int) -> list[Record]:
+    """One row per candidate from its ``repeats`` runs (consecutive in ``records``): the first
+    run's columns, the per-seed accuracies and their mean (``best_val_acc``, ``test_acc``) and
+    standard deviation. Diverged seeds have no scores; a candidate is ``diverged`` only when
+    every seed did."""
+    rows = []
+    for i in range(0, len(records), repeats):
+        runs = records[i : i + repeats]
+        row = dict(runs[0])
+        for key in ("best_val_acc", "test_acc"):
+            values = spread([r.get(key) for r in runs])
+            row[key], row[f"{key}_std"], row[f"{key}_runs"] = values.mean, values.std, values.values
+        row["seeds"] = [r.get("seed") for r in runs]
+        row["wall_time_s"] = sum(r.get("wall_time_s") or 0.0 for r in runs)
+        row["diverged_seeds"] = [r["seed"] for r in runs if r.get("diverged")]
+        row["diverged"] = runs[0].get("diverged") if all(r.get("diverged") for r in runs) else None
+        row["warnings"] = [r.get("warning") for r in runs if r.get("warning")]
+        rows.append(row)
+    return rows
 
 
 def rank(records: Sequence[Record]) -> list[Record]:
@@ -219,19 +252,29 @@ def run_search(
     out_dir: str | Path,
     phi: float = 1.0,
     options: RunOptions | None = None,
+    seeds: int = 1,
 ) -> SearchResult:
-    """Train (or read from cache) every candidate, rank them, write table (md + csv) and PNG."""
+    """Train (or read from cache) every candidate over ``seeds`` seeds (the config's seed and the
+    ones after it), rank them by mean minival accuracy, write the table (md, csv, json) and PNG,
+    and warn once when the runs' results mean nothing (:mod:`effnet.train.sanity`)."""
+    if int(seeds) < 1:
+        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    options = options or RunOptions()
     out = Path(out_dir)
-    jobs = plan_search(base, candidates, phi)
+    jobs = plan_search(base, candidates, phi, seed_values(cfg.seed, seeds))
     classes = dataset_classes(cfg.dataset, cfg.data_dir)
     records = run_jobs(jobs, RunCache(cfg, out / "candidates", classes), options)
     base_macs = flops.count(base, num_classes=classes).macs
-    rows = rank(records)
+    rows = rank(summarise(records, seeds))
     for row in rows:
         row["macs_ratio"] = row["macs"] / base_macs
     out.mkdir(parents=True, exist_ok=True)
     md, csv_path, png = out / "ranking.md", out / "ranking.csv", out / "ranking.png"
-    md.write_text(format_ranking(rows, base, cfg, phi) + "\n")
+    md.write_text(format_ranking(rows, base, cfg, phi, classes) + "\n")
     write_csv(rows, csv_path)
+    warning = experiment_warning([(r["label"], r.get("warning")) for r in records])
+    write_json(rows, out / "ranking.json", cfg, classes, warning)
     plot_ranking(rows, png, base.name)
-    return SearchResult(rows, md, csv_path, png)
+    if warning and options.log:
+        options.log(f"warning: {warning}")
+    return SearchResult(rows, md, csv_path, png, warning)

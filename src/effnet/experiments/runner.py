@@ -48,7 +48,8 @@ NON_RESULT_FIELDS = frozenset(
 CACHE_VERSION = 1
 
 #: ``trainer(cfg, resume=...)``: the result is read for TrainResult's attributes (best_val_acc,
-#: test_acc, wall_time_s, steps, best_checkpoint), each optional, so stand-ins need only those.
+#: test_acc, wall_time_s, steps, best_checkpoint, minival_images, test_images, warning), each
+#: optional, so stand-ins need only those.
 Trainer = Callable[..., Any]
 Log = Callable[[str], None]
 Record = dict[str, Any]
@@ -62,6 +63,12 @@ class TrainJob:
     spec: NetSpec
     meta: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None  # None = the config's own
+
+
+def seed_values(first: int, count: int) -> list[int]:
+    """The seeds of ``count`` repeats: ``first`` (the config's seed) and the ones after it, so an
+    experiment with more seeds reuses the cached runs of one with fewer."""
+    return [first + i for i in range(int(count))]
 
 
 def config_fingerprint(cfg: TrainConfig) -> dict[str, Any]:
@@ -180,6 +187,9 @@ class RunCache:
             "test_acc": _number(getattr(result, "test_acc", None)),
             "wall_time_s": _number(getattr(result, "wall_time_s", None)),
             "steps": getattr(result, "steps", None),
+            "minival_images": getattr(result, "minival_images", None),
+            "test_images": getattr(result, "test_images", None),
+            "warning": getattr(result, "warning", None),
             "checkpoint": str(getattr(result, "best_checkpoint", "") or ""),
             "run_dir": str(run_cfg.output_dir),
             "config": config_fingerprint(run_cfg),
@@ -230,9 +240,9 @@ def run_jobs(
 def _train_missing(
     jobs: dict[int, TrainJob], cache: RunCache, trainer: Trainer, workers: int, say: Log
 ) -> dict[int, Record]:
-    from tqdm import tqdm
+    from .. import progress
 
-    bar = tqdm(total=len(jobs), desc="runs", unit="run", file=sys.stderr, disable=None)
+    bar = progress.bar(total=len(jobs), desc="runs", unit="run", file=sys.stderr)
     try:
         if workers <= 1:
             return _train_serially(jobs, cache, trainer, say, bar)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,9 @@ from ..data.catalog import dataset_classes
 from ..scaling import ALPHA, BETA, GAMMA, compound, scale
 from ..spec import NetSpec
 from ..train.config import TrainConfig
+from ..train.sanity import NOISE_RULE, experiment_warning, spread
 from .matching import METHODS, SINGLE_DIMENSIONS, match_flops
-from .runner import Record, RunCache, RunOptions, TrainJob, run_jobs
+from .runner import Record, RunCache, RunOptions, TrainJob, run_jobs, seed_values
 from .settings import load_experiment
 from .study_report import Row, format_table, plot_study, verdicts
 
@@ -65,7 +65,7 @@ class StudyConfig:
 
     def seed_values(self, first: int) -> list[int]:
         """The seeds of every network: ``first`` (the config's seed) and the next ones."""
-        return [first + i for i in range(int(self.seeds))]
+        return seed_values(first, self.seeds)
 
 
 def load_study(
@@ -168,6 +168,7 @@ class StudyResult:
     table_md: Path
     plot_png: Path
     results_json: Path
+    warning: str | None = None  # why the runs' results mean nothing, or None
 
 
 def study_jobs(plan: Sequence[StudyModel], seeds: Sequence[int]) -> list[TrainJob]:
@@ -187,19 +188,17 @@ def study_jobs(plan: Sequence[StudyModel], seeds: Sequence[int]) -> list[TrainJo
     return jobs
 
 
-def _mean(values: list[float]) -> float | None:
-    return statistics.fmean(values) if values else None
-
-
 def summarise(
     plan: Sequence[StudyModel], records: Sequence[Record], seeds: Sequence[int]
 ) -> list[Row]:
-    """One row per network: its scaling, cost and accuracies averaged over seeds."""
+    """One row per network: its scaling, cost and accuracies over seeds (mean, standard
+    deviation and each seed's, :class:`effnet.train.sanity.Spread`)."""
     rows = []
     for i, m in enumerate(plan):
         runs = records[i * len(seeds) : (i + 1) * len(seeds)]
-        test = [r["test_acc"] for r in runs if r.get("test_acc") is not None]
-        val = [r["best_val_acc"] for r in runs if r.get("best_val_acc") is not None]
+        test = spread([r.get("test_acc") for r in runs])
+        val = spread([r.get("best_val_acc") for r in runs])
+        scored = "test_images" if test.values else "minival_images"
         rows.append(
             {
                 "label": m.label,
@@ -212,10 +211,14 @@ def summarise(
                 "params": m.params,
                 "macs": m.macs,
                 "macs_vs_compound": m.macs_vs_target,
-                "test_acc": _mean(test),
-                "test_acc_runs": test,
-                "val_acc": _mean(val),
-                "val_acc_runs": val,
+                "test_acc": test.mean,
+                "test_acc_std": test.std,
+                "test_acc_runs": list(test.values),
+                "val_acc": val.mean,
+                "val_acc_std": val.std,
+                "val_acc_runs": list(val.values),
+                # the images each score is measured on (None: not recorded), for the noise
+                "scored_images": max((r.get(scored) or 0 for r in runs), default=0) or None,
                 "seeds": list(seeds),
                 "wall_time_s": sum(r.get("wall_time_s") or 0.0 for r in runs),
                 "checkpoints": [r.get("checkpoint") for r in runs],
@@ -257,6 +260,10 @@ def run_study(
         "config": cfg.to_dict(),
         "rows": rows,
         "verdicts": verdicts(rows),
+        "noise_rule": NOISE_RULE,
+        "warning": experiment_warning([(r["label"], r.get("warning")) for r in records]),
     }
     js.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    return StudyResult(rows, table, png, js)
+    if results["warning"] and options.log:
+        options.log(f"warning: {results['warning']}")
+    return StudyResult(rows, table, png, js, results["warning"])

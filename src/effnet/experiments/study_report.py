@@ -6,13 +6,13 @@ presentation here leaves :mod:`.study` to planning and training.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..spec import NetSpec
 from ..train.config import TrainConfig
+from ..train.sanity import NOISE_RULE, Spread, gap_noise, spread, within_noise
 from .matching import METHODS, SINGLE_DIMENSIONS
 
 Row = dict[str, Any]
@@ -23,8 +23,15 @@ def accuracy(row: Row) -> float | None:
     return row["test_acc"] if row.get("test_acc") is not None else row.get("val_acc")
 
 
+def _spread(row: Row) -> Spread:
+    """The seeds' scores behind :func:`accuracy`: test top-1, or minival without a test split."""
+    runs = row.get("test_acc_runs") if row.get("test_acc") is not None else row.get("val_acc_runs")
+    return spread(runs or [accuracy(row)])
+
+
 def verdicts(rows: Sequence[Row]) -> list[str]:
-    """Per budget: does compound beat every single dimension, and by how much."""
+    """Per budget: does compound beat every single dimension, by how much, and is the gap more
+    than noise (:func:`effnet.train.sanity.within_noise`, on the images the scores counted)."""
     lines = []
     for phi in sorted({r["phi"] for r in rows if r["phi"] is not None}):
         group = {r["method"]: r for r in rows if r["phi"] == phi}
@@ -35,11 +42,19 @@ def verdicts(rows: Sequence[Row]) -> list[str]:
             continue
         best_dim = max(singles, key=lambda d: singles[d])
         margin = 100 * (comp - singles[best_dim])
-        outcome = "beats" if margin > 0 else "does not beat"
-        lines.append(
+        pair = (_spread(group["compound"]), _spread(group[best_dim]))
+        scored = group["compound"].get("scored_images")
+        noise, tied = 100 * gap_noise(*pair, scored), within_noise(*pair, scored)
+        outcome = "vs" if tied else "beats" if margin > 0 else "does not beat"
+        line = (
             f"phi = {phi:g}: compound ({100 * comp:.2f}%) {outcome} the best single dimension "
             f"({best_dim}, {100 * singles[best_dim]:.2f}%): {margin:+.2f} points"
         )
+        if tied:
+            line += f", within noise ({noise:.2f}): no candidate is distinguishable from the others"
+        elif noise > 0:
+            line += f" (noise {noise:.2f})"
+        lines.append(line)
     return lines
 
 
@@ -47,9 +62,10 @@ def _acc_cell(row: Row) -> str:
     runs = row["test_acc_runs"] or row["val_acc_runs"]
     if not runs:
         return "-"
-    text = f"{100 * statistics.fmean(runs):.2f}"
+    values = spread(runs)
+    text = f"{100 * (values.mean or 0.0):.2f}"
     if len(runs) > 1:
-        text += f" ({100 * min(runs):.1f}-{100 * max(runs):.1f})"
+        text += f" +- {100 * values.std:.2f}"
     return text
 
 
@@ -73,7 +89,7 @@ def format_table(rows: Sequence[Row], base: NetSpec, cfg: TrainConfig) -> str:
         f"Data: {cfg.dataset}; base resolution {base.resolution}px; every network trained from "
         f"scratch for {schedule}, batch {cfg.batch_size}, seed(s) {', '.join(map(str, seeds))}. "
         f"Top-1 is the {_which_weights(cfg)} {metric} accuracy"
-        + (", mean (min-max) over seeds" if len(seeds) > 1 else "")
+        + (", mean +- standard deviation over seeds" if len(seeds) > 1 else "")
         + ". FLOPs are multiply-adds; 'vs compound' is each model's FLOPs relative to the "
         "compound model it is matched to.",
         "",
@@ -101,7 +117,7 @@ def format_table(rows: Sequence[Row], base: NetSpec, cfg: TrainConfig) -> str:
         "r=1.3) 1.8B 81.1%.",
         "",
     ]
-    lines += ["Outcome:", *[f"- {v}" for v in verdicts(rows)]]
+    lines += ["Outcome:", *[f"- {v}" for v in verdicts(rows)], "", f"Noise: {NOISE_RULE}."]
     return "\n".join(lines)
 
 

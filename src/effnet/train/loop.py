@@ -9,8 +9,8 @@ of one :class:`TrainingRun`:
    that puts back every counter and RNG state.
 2. **Train an epoch** (:meth:`TrainingRun.train_epoch`): this rank's micro-batches
    (:mod:`.batches`), gradient accumulation, one optimizer update and EMA update per
-   ``grad_accum_steps``, a log record every ``log_every`` steps (:mod:`.logs`), mid-epoch
-   checkpoints when ``save_every_steps`` asks for them.
+   ``grad_accum_steps``, a log record every ``log_every`` steps (more often in a short epoch:
+   :func:`.logs.log_interval`), mid-epoch checkpoints when ``save_every_steps`` asks for them.
 3. **End the epoch** (:meth:`TrainingRun.end_epoch`): count the unreadable images over ranks,
    **evaluate** on the minival when it is due (:meth:`TrainingRun.evaluate`: every rank scores its
    shard with :func:`effnet.evaluation.evaluate`, the counts are summed, the best weights kept),
@@ -39,7 +39,7 @@ from torch import nn
 from .. import evaluation
 from ..data.loading import TransformedSubset
 from ..fileio import atomic_write
-from . import batches, build, distributed, report, rundir
+from . import batches, build, distributed, report, rundir, sanity
 from .amp import resolve_amp
 from .checkpoint import (
     Progress,
@@ -50,8 +50,8 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .divergence import LossGuard
-from .logs import RunLogger, Window, plot_curves
-from .progressive import StageRunner
+from .logs import RunLogger, Window, plot_curves, record_due
+from .progressive import StageRunner, scored_model
 from .result import Outcome, TrainResult
 
 
@@ -99,6 +99,7 @@ class TrainingRun:
         if (warning := build.split_warning(self.data)) is not None:
             self.say(warning, err=True)
         self.plan = build.plan_run(cfg, image_size, len(self.data.train), d.world_size)
+        self.cfg = cfg = build.as_run(cfg, self.spec, self.plan)  # what config.json records
         model = build.prepare_model(cfg, self.spec, self.data.num_classes, d)
         self.state = build.fresh_state(cfg, model, self.plan, self.amp_dtype, d)
         pre = self.data.preprocess  # V2's progressive learning: sizes and regularization by stage
@@ -126,6 +127,8 @@ class TrainingRun:
                 tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         self.guard = LossGuard(self.data.num_classes, self.out / "last.pt", self.say)
         self.say(report.start_line(self.spec.name, cfg, self.data, self.plan, d, self.amp_dtype))
+        if self.plan.note:  # the batch fitted to the data, or an incomplete last batch kept
+            self.say(self.plan.note)
         self.sampler = batches.rank_sampler(self.data.train, d, cfg.seed)
         self.bar = report.progress_bar(self.plan.total_steps, self.progress.step, d.is_main)
         self.skips = report.SkipLog()
@@ -149,9 +152,10 @@ class TrainingRun:
             self.sampler,
             self.epoch,
             self.plan.micro_batch,
-            count=self.plan.steps_per_epoch * cfg.grad_accum_steps,
+            count=self.plan.full_steps * cfg.grad_accum_steps,
             start=progress.step_in_epoch * cfg.grad_accum_steps,
             seed=cfg.seed,
+            tail=self.plan.tail,
         )
         loader = batches.train_loader(self.data.train, order, cfg.num_workers)
         _set_train_mode(self.state.model, frozen_backbone=self.epoch < cfg.freeze_backbone_epochs)
@@ -210,7 +214,7 @@ class TrainingRun:
     def _after_update(self) -> bool:
         """Log, advance the bar, checkpoint mid-epoch when due; True after the run's last step."""
         cfg, progress, plan = self.cfg, self.progress, self.plan
-        if progress.step % cfg.log_every == 0 or progress.step == plan.total_steps:
+        if record_due(progress.step, cfg.log_every, plan):
             position = self.epoch + progress.step_in_epoch / plan.steps_per_epoch
             record = self.window.record(position, self.lr)
             self.logger.log("train", progress.step, **record)
@@ -255,7 +259,7 @@ class TrainingRun:
     def evaluate(self, finished_epoch: bool, skipped: int) -> None:
         """Score the minival, keep the best weights so far, log and print where the run stands."""
         progress, plan = self.progress, self.plan
-        eval_model = self.state.eval_model
+        eval_model = scored_model(self.stages, self.state.eval_model, self.data, plan)
         position = progress.epoch + (
             0 if finished_epoch else progress.step_in_epoch / plan.steps_per_epoch
         )
@@ -333,7 +337,7 @@ class TrainingRun:
         """Score the final and the best weights on test, write the run's files, say how it went."""
         self.bar.close()
         d, data, state = self.d, self.data, self.state
-        final_model = state.eval_model
+        final_model = scored_model(self.stages, state.eval_model, data, self.plan)
         best_model = final_model
         if state.best_model is not None:
             best_model = copy_with_state(final_model, state.best_model)
@@ -358,6 +362,7 @@ class TrainingRun:
             device=str(d.device),
             world_size=d.world_size,
             backend=torch.distributed.get_backend() if d.enabled else None,
+            facts=sanity.run_facts(data, self.spec),  # for the meaningless-result warning
         )
         if d.is_main:
             export_weights(
@@ -375,6 +380,8 @@ class TrainingRun:
                 "ranks ended with different weights; check the data sharding and BN settings"
             )
         self.say(outcome.line())
+        if (warning := outcome.warning) is not None:
+            self.say(f"warning: {warning}", err=True)
         distributed.barrier(d)
         return outcome.result()
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import sanity
+
 if TYPE_CHECKING:
     from .checkpoint import Progress
     from .config import TrainConfig
@@ -40,6 +42,9 @@ class TrainResult:
     final_test_acc: float | None = None
     steps: int = 0
     skipped_images: int = 0
+    minival_images: int = 0
+    test_images: int = 0
+    warning: str | None = None  # why the result means nothing (effnet.train.sanity), or None
 
 
 @dataclass
@@ -60,6 +65,31 @@ class Outcome:
     device: str
     world_size: int
     backend: str | None  # the process group's, None for a single process
+    facts: sanity.RunFacts | None = None  # the data and model facts the sanity check reads
+
+    @property
+    def warning(self) -> str | None:
+        """Why this run's result means nothing (:func:`.sanity.check_run`), or None."""
+        facts, progress = self.facts, self.progress
+        if facts is None:
+            return None
+        accuracy, scored, split = None, 0, ""
+        if self.test_acc is not None:
+            accuracy, scored, split = self.test_acc, facts.test_images, "test"
+        elif self.has_minival:
+            accuracy, scored, split = progress.best_val_acc, facts.minival_images, "minival"
+        history = progress.history
+        end = sanity.RunEnd(
+            accuracy=accuracy,
+            scored=scored,
+            split=split,
+            losses=[h["train_loss"] for h in history if h.get("train_loss")],
+            steps=progress.step,
+            epochs=history[-1]["epoch"] if history else progress.epoch,
+            peak_lr=max((h.get("lr", 0.0) for h in history), default=0.0),
+            facts=facts,
+        )
+        return sanity.check_run(self.cfg, end)
 
     @property
     def checkpoint(self) -> Path:
@@ -95,6 +125,7 @@ class Outcome:
             "rank_weight_sha256": self.fingerprints,
             "checkpoint": str(self.checkpoint),
             "best_checkpoint": str(self.best_checkpoint),
+            "warning": self.warning,
         }
 
     def line(self) -> str:
@@ -137,6 +168,9 @@ class Outcome:
             final_test_acc=self.final_test,
             steps=progress.step,
             skipped_images=progress.skipped_total,
+            minival_images=self.facts.minival_images if self.facts else 0,
+            test_images=self.facts.test_images if self.facts else 0,
+            warning=self.warning,
         )
 
 
