@@ -122,9 +122,9 @@ class Table4:
 
 
 def _progress(items: Sequence[str], desc: str) -> Iterable[str]:
-    from tqdm.auto import tqdm
+    from ..progress import bar
 
-    return tqdm(items, desc=desc, unit="model", file=sys.stderr, leave=False)
+    return bar(items, desc=desc, unit="model", file=sys.stderr, leave=False)
 
 
 def table4(

@@ -89,7 +89,7 @@ def _build_rows(
     notes: list[str],
 ) -> dict[tuple[str, str, str], tuple[Callable[[torch.Tensor], Any], float | None]]:
     """Export and load each pair (the eager reference first); a pair that fails is a note."""
-    from tqdm import tqdm
+    from ..progress import bar
 
     if isinstance(model, DeployedModel):  # an artifact: itself only, on its own engine
         assert model.info is not None
@@ -101,7 +101,7 @@ def _build_rows(
     built: dict[tuple[str, str, str], tuple[Callable[[torch.Tensor], Any], float | None]] = {
         ("eager", "fp32", "-"): (model, None)
     }
-    for fmt, precision in tqdm(pairs, desc="export", unit="file", leave=False, file=sys.stderr):
+    for fmt, precision in bar(pairs, desc="export", unit="file", leave=False, file=sys.stderr):
         if precision == "int8" and calibration is None:
             notes.append(f"{fmt} int8 left out: no calibration images")
             continue

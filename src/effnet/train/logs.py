@@ -122,6 +122,103 @@ def _truncate_after(path: Path, step: int) -> None:
         tmp.write_text("".join(line + "\n" for line in keep))
 
 
+#: A train-loss curve has at least this many points per epoch (fewer only when an epoch, or the
+#: whole run, has fewer steps): one dot per epoch is not a curve.
+POINTS_PER_EPOCH = 8
+
+
+def log_interval(log_every: int, steps_per_epoch: int, total_steps: int) -> int:
+    """Steps between ``train`` records: ``log_every``, or less when that would leave an epoch (or
+    a run shorter than an epoch) with fewer than :data:`POINTS_PER_EPOCH` points."""
+    span = max(1, min(steps_per_epoch, total_steps))
+    return max(1, min(log_every, span // POINTS_PER_EPOCH))
+
+
+def record_due(step: int, log_every: int, plan: Any) -> bool:
+    """Whether the update that reached ``step`` writes a ``train`` record: every
+    :func:`log_interval` steps of ``plan`` (its ``steps_per_epoch`` and ``total_steps``), and the
+    run's last step."""
+    every = log_interval(log_every, plan.steps_per_epoch, plan.total_steps)
+    return step % every == 0 or step == plan.total_steps
+
+
+@dataclass
+class Curves:
+    """What ``curves.png`` draws, read from a run's records: (x, y) lists, x in epochs."""
+
+    train_loss: tuple[list[float], list[float]]
+    val_loss: tuple[list[float], list[float]]
+    val_acc: tuple[list[float], list[float]]  # in percent
+    stages: list[tuple[float, str]]  # (epoch, label) where a progressive-learning stage starts
+
+    @classmethod
+    def from_records(cls, records: list[dict[str, Any]]) -> Curves:
+        def series(kind: str, key: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
+            kept = [r for r in records if r["kind"] == kind and r.get(key) is not None]
+            return [_epoch(r) for r in kept], [scale * r[key] for r in kept]
+
+        stages = [(_epoch(r), f"{r['image_size']} px") for r in records if r["kind"] == "stage"]
+        return cls(
+            series("train", "loss"),
+            series("eval", "val_loss"),
+            series("eval", "val_acc", 100),
+            stages,
+        )
+
+
+def _epoch(record: dict[str, Any]) -> float:
+    """Where a record falls, in epochs (a record without one: its step)."""
+    return float(record.get("epoch", record["step"]))
+
+
+def curves_figure(
+    records: list[dict[str, Any]],
+    title: str = "",
+    loss_label: str = "cross-entropy",
+    acc_label: str = "minival top-1 (%)",
+) -> Any:
+    """Three panels over epochs: training loss per logged window, minival loss, minival accuracy.
+
+    The two losses get panels of their own: the training loss is of augmented (and, late in a
+    progressive run, mixed-up) images, the minival's of clean ones, so they need not meet, and one
+    must not squash the other. Accuracy runs from 0 to 100. A progressive run marks where each
+    stage starts, labelled with its training resolution. ``loss_label`` and ``acc_label`` name the
+    axes for runs whose loss and score are others (detection: focal + box loss, and mAP@.5
+    logged as ``val_acc``).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    curves = Curves.from_records(records)
+    fig = Figure(figsize=(14, 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_train, ax_val, ax_acc = fig.subplots(1, 3)
+    panels = (
+        (ax_train, curves.train_loss, f"training {loss_label}"),
+        (ax_val, curves.val_loss, f"minival {loss_label}"),
+        (ax_acc, curves.val_acc, acc_label),
+    )
+    for ax, (x, y), label in panels:
+        if x:  # markers while there are few points: a short run's curve is seen, not a lone dot
+            ax.plot(x, y, "o-" if len(x) < 30 else "-", markersize=3, clip_on=False)
+        else:
+            ax.text(0.5, 0.5, "none logged", transform=ax.transAxes, ha="center", color="grey")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        for epoch, name in curves.stages:
+            ax.axvline(epoch, color="grey", linestyle="--", linewidth=0.8, label=name)
+            ax.annotate(name, (epoch, 1), xycoords=("data", "axes fraction"), xytext=(2, -10),
+                        textcoords="offset points", fontsize=7, color="grey")  # fmt: skip
+    for ax, (_, y) in ((ax_train, curves.train_loss), (ax_val, curves.val_loss)):
+        if y and min(y) > 0 and max(y) > 20 * min(y):  # orders of magnitude: a log scale
+            ax.set_yscale("log")
+    ax_acc.set_ylim(0, 100)  # points at 100% stay whole: the line is drawn unclipped
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def plot_curves(
     records: list[dict[str, Any]],
     path: Path,
@@ -129,42 +226,8 @@ def plot_curves(
     loss_label: str = "cross-entropy",
     acc_label: str = "minival top-1 (%)",
 ) -> Path:
-    """Training loss per logged step and minival accuracy per evaluation, side by side.
-
-    ``loss_label`` and ``acc_label`` name the axes for runs whose loss and score are others
-    (detection: focal + box loss, and mAP@.5 logged as ``val_acc``).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    train = [r for r in records if r["kind"] == "train" and r.get("loss") is not None]
-    evals = [r for r in records if r["kind"] == "eval" and r.get("val_acc") is not None]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    if train:  # a short run may log one point: draw it as a dot, or the legend names nothing
-        style = "o-" if len(train) < 10 else "-"
-        ax_loss.plot(
-            [r["step"] for r in train], [r["loss"] for r in train], style, label="train loss"
-        )
-    if evals and evals[0].get("val_loss") is not None:
-        ax_loss.plot([r["step"] for r in evals], [r["val_loss"] for r in evals], "o-", label="val")
-    ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel(loss_label)
-    # Log scale: the EMA model's early minival loss can be 50x the training loss (its averaged BN
-    # statistics lag the moving weights), which would flatten everything after it on a linear axis.
-    ax_loss.set_yscale("log")
-    if ax_loss.get_legend_handles_labels()[0]:  # no entry for a curve that was not drawn
-        ax_loss.legend()
-    ax_loss.grid(alpha=0.3)
-    ax_acc.plot([r["epoch"] for r in evals], [100 * r["val_acc"] for r in evals], "o-")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel(acc_label)
-    ax_acc.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+    """Draw :func:`curves_figure` into ``path`` (PNG, or the format its suffix names)."""
+    fig = curves_figure(records, title, loss_label, acc_label)
     with atomic_write(path) as tmp:
         fig.savefig(tmp, dpi=100, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
     return path

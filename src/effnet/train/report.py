@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from .. import progress
 from ..data.datasets import DataSplits
 from ..data.loading import Skipped
 from . import distributed
@@ -65,9 +66,7 @@ class SkipLog:
 
 def progress_bar(total: int, initial: int, enabled: bool) -> Any:
     """A steps bar on stderr (stdout stays for the lines worth keeping); disabled off rank 0."""
-    from tqdm.auto import tqdm
-
-    return tqdm(
+    return progress.bar(
         total=total,
         initial=initial,
         disable=not enabled,

@@ -130,7 +130,8 @@ def evaluate(
     error, since there is no accuracy to report.
     """
     from torch.utils.data import DataLoader
-    from tqdm import tqdm
+
+    from ..progress import bar as progress_bar
 
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
@@ -155,7 +156,7 @@ def evaluate(
 
     topk = min(5, len(names))
     start = time.perf_counter()
-    bar = tqdm(loader, desc="eval", unit="batch", disable=not progress, leave=False)
+    bar = progress_bar(loader, desc="eval", unit="batch", disable=not progress, leave=False)
     device = getattr(model, "device", None)  # a deployed model says; a torch module's parameters
     scores = score(model, bar, topk=topk, num_classes=len(names), on_skipped=skip, device=device)
     if scores.count == 0:

@@ -172,7 +172,7 @@ def predict(
     (handed to ``on_skipped``, default one warning per file) and absent from the result; if no
     image at all could be read that is an error.
     """
-    from tqdm import tqdm
+    from ..progress import bar
 
     if top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {top_k}")
@@ -190,7 +190,7 @@ def predict(
     results: list[Prediction] = []
     paths = _inputs(paths)
     chunks = [list(paths[i : i + batch_size]) for i in range(0, len(paths), batch_size)]
-    for chunk in tqdm(chunks, desc="predict", unit="batch", disable=not progress, leave=False):
+    for chunk in bar(chunks, desc="predict", unit="batch", disable=not progress, leave=False):
         readable = _readable(chunk, lenient, warn)
         if not readable:
             continue

@@ -300,12 +300,12 @@ def _write_all(
     ``batches`` is closed on the way out, an error included, so that the fetching thread and
     decoding workers (or a Ray started for the run) stop then, not when the error is forgotten.
     """
-    from tqdm import tqdm
+    from ..progress import bar as progress_bar
 
     start = time.perf_counter()
-    bar = tqdm(
+    bar = progress_bar(
         total=total, initial=resumed, unit="img", desc="predict", file=sys.stderr,
-        disable=None if progress and todo else True, dynamic_ncols=True, leave=False,
+        disable=not (progress and todo), dynamic_ncols=True, leave=False,
     )  # fmt: skip
     with bar, contextlib.closing(batches):
         for batch in batches:
