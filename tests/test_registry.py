@@ -41,7 +41,9 @@ def test_list_models_pretrained_reads_the_weights_registry(monkeypatch):
     named = effnet.list_models(pretrained=True)
     assert named == sorted(pretrained.list_weights())  # "model.tag", as timm lists them
     assert "efficientnet_b0.tf_aa_in1k" in effnet.list_models("efficientnet_b0", pretrained=True)
-    assert all(n.startswith("efficientnet_b3.") for n in effnet.list_models("*b3", pretrained=True))
+    assert all(
+        n.startswith("efficientnet_b3.") for n in effnet.list_models("*net_b3", pretrained=True)
+    )
     models = effnet.list_models(pretrained=True, include_tags=False)
     assert "efficientnet_b0" in models and "resnet50" not in models  # no weights registered
     assert set(models) <= set(effnet.list_models())

@@ -55,7 +55,10 @@ __version__ = "0.1.0"
 
 
 def list_models(
-    pattern: str = "*", pretrained: bool = False, include_tags: bool | None = None
+    pattern: str = "*",
+    pretrained: bool = False,
+    include_tags: bool | None = None,
+    available: bool = False,
 ) -> list[str]:
     """Model names matching a shell-style ``pattern``, as in timm.
 
@@ -63,14 +66,21 @@ def list_models(
     set by its full name (``"efficientnet_b0.tf_aa_in1k"``, what ``effnet.load`` and
     ``create_model(name, pretrained=tag)`` take); ``include_tags=False`` lists the model names
     only. The list is read from the weights registry, so newly registered weights appear here.
+    ``available=True`` (implies ``pretrained``) keeps only the weight sets that load without the
+    network: cached, or shipped by an installed package (``effnet models --pretrained`` shows
+    where each one would come from).
     """
-    if not pretrained:
+    if not (pretrained or available):
         return _registered_models(pattern)
     import fnmatch
 
     from .weights.pretrained import list_weights
 
     names = list_weights()
+    if available:
+        from .weights.available import usable_weights
+
+        names = usable_weights(names)
     if include_tags is False:
         models = {name.split(".", 1)[0] for name in names}
         return sorted(fnmatch.filter(models, pattern))

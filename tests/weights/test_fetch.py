@@ -1,10 +1,11 @@
-"""Downloads against a real HTTP server on 127.0.0.1: cache, sha256, retries, offline mode,
-and ``create_model(name, pretrained=True)`` from end to end."""
+"""Downloads against a real HTTP server on 127.0.0.1: cache, sha256, retries, offline mode, no
+network at all, and ``create_model(name, pretrained=True)`` from end to end."""
 
 import dataclasses
 import hashlib
 import http.server
 import io
+import socket
 import threading
 import time
 from collections import Counter
@@ -21,6 +22,7 @@ from effnet.weights.fetch import (
     ENV_OFFLINE,
     ChecksumError,
     DownloadError,
+    NoNetworkError,
     OfflineError,
     TooLargeError,
 )
@@ -33,7 +35,7 @@ DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves ``server.files``; paths in ``server.drop`` lose the connection halfway through on
-    their first ``server.drop[path]`` requests."""
+    their first ``server.drop[path]`` requests, paths in ``server.busy`` answer 503 on theirs."""
 
     def do_GET(self):
         server = self.server
@@ -41,6 +43,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = server.files.get(self.path)
         if body is None:
             self.send_error(404, "no such file")
+            return
+        if server.hits[self.path] <= server.busy.get(self.path, 0):
+            self.send_error(503, "busy")
             return
         self.send_response(200)
         if not server.hide_length:
@@ -72,6 +77,7 @@ def _server():
 def server(_server, tmp_path, monkeypatch):
     """The running server with fresh files and counters, and a private cache and environment."""
     _server.files, _server.hits, _server.drop = {"/b0.bin": PAYLOAD}, Counter(), {}
+    _server.busy = {}
     _server.hide_length, _server.delay = False, 0.0
     _server.url = f"http://127.0.0.1:{_server.server_address[1]}"
     monkeypatch.setenv(ENV_HOME, str(tmp_path / "home"))
@@ -84,7 +90,8 @@ def cached_files(tmp_path):
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
-def test_good_file_is_cached_verified_and_reused(server, tmp_path, capsys):
+def test_good_file_is_cached_verified_and_reused(server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("effnet.progress.LINE_INTERVAL_S", 0.0)  # off a terminal: a line at once
     path = download(f"{server.url}/b0.bin", DIGEST)
     assert path == tmp_path / "home" / "weights" / "b0.bin"  # under $EFFNET_HOME
     assert path.read_bytes() == PAYLOAD
@@ -124,6 +131,50 @@ def test_retries_give_up_with_a_clear_error_and_leave_no_part_file(server, tmp_p
     place = str(tmp_path / "home" / "weights" / "missing.bin")
     assert f"copy it to {place}" in str(err.value) and "$EFFNET_HOME/weights" in str(err.value)
     assert server.hits["/missing.bin"] == 1  # a 404 is not retried
+
+
+def test_a_server_error_is_retried(server, tmp_path):
+    server.busy["/b0.bin"] = 2
+    path = download(f"{server.url}/b0.bin", DIGEST, backoff=0.01, progress=False)
+    assert path.read_bytes() == PAYLOAD and server.hits["/b0.bin"] == 3
+
+
+def closed_port() -> int:
+    """A 127.0.0.1 port that nothing listens on: connecting to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("host", ["closed-port", "weights.invalid"])
+def test_no_network_fails_at_once_saying_where_and_what_is_usable(
+    server, tmp_path, monkeypatch, host
+):
+    """A refused connection or a name that does not resolve is not retried: the first error says
+    where the file would be cached, how to put it there and which weight sets load here."""
+    import effnet.weights.fetch as fetch
+
+    base = f"http://127.0.0.1:{closed_port()}" if host == "closed-port" else f"http://{host}"
+    entry = WEIGHTS["efficientnet_b0.tf_aa_in1k"]
+    monkeypatch.setitem(
+        WEIGHTS, entry.name, dataclasses.replace(entry, url=f"{base}/{entry.file_name}")
+    )
+    attempts = []
+    real_fetch = fetch._fetch
+    monkeypatch.setattr(fetch, "_fetch", lambda *a: attempts.append(a) or real_fetch(*a))
+    start = time.monotonic()
+    with pytest.raises(NoNetworkError) as caught:
+        effnet.create_model("efficientnet_b0", pretrained=True)  # backoff 1 s: 7 s with retries
+    elapsed = time.monotonic() - start
+    assert len(attempts) == 1 and elapsed < 4, (len(attempts), elapsed)
+    message = str(caught.value)
+    target = tmp_path / "home" / "weights" / entry.file_name
+    assert "\n" not in message and message.startswith(f"{entry.file_name} is not cached")
+    assert f"copy it to {target}" in message and "set $EFFNET_HOME to a folder" in message
+    assert "pass that .safetensors as pretrained=" in message
+    assert "usable here without a download instead of efficientnet_b0.tf_aa_in1k: " in message
+    assert "efficientnet_lite0.lite_pytorch_in1k" in message  # shipped by an installed package
+    assert cached_files(tmp_path) == []
 
 
 def test_offline_uses_the_cache_only(server, tmp_path, monkeypatch):

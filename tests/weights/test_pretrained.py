@@ -1,6 +1,7 @@
 """The pretrained weight registry: every entry's metadata checked against the variant, the
 publisher's own metadata and the publisher's architecture; the matching eval transforms."""
 
+import functools
 import re
 
 import numpy as np
@@ -12,7 +13,7 @@ import torchvision.models as tvm
 import effnet
 from effnet.data.preprocess import INTERPOLATIONS
 from effnet.models import EfficientNet
-from effnet.variants import VARIANTS
+from effnet.variants_v2 import V2_PAPER
 from effnet.weights import WEIGHTS, default_weights, list_weights
 from effnet.weights.convert import peer_spec, shapes_only, to_effnet_state
 from effnet.weights.local import is_local
@@ -47,7 +48,8 @@ def publisher_metadata(entry) -> dict:
         }
     cfg = timm.models.get_pretrained_cfg(f"{entry.peer_model}.{entry.tag.removeprefix('tf_')}")
     size = (cfg.test_input_size or cfg.input_size)[-1]
-    crop = cfg.test_crop_pct if cfg.test_input_size else cfg.crop_pct
+    # timm's resolve_data_config: the test size's own crop where given, else the training crop
+    crop = (cfg.test_crop_pct or cfg.crop_pct) if cfg.test_input_size else cfg.crop_pct
     return {
         "url": cfg.url,
         "resolution": size,
@@ -59,14 +61,20 @@ def publisher_metadata(entry) -> dict:
     }
 
 
+#: Every (layout, model) pair the registry holds a published file for: one architecture check each.
+ARCHITECTURES = sorted({(w.peer, w.model) for w in WEIGHTS.values() if not is_local(w.url)})
+#: EfficientNetV2-M/L/XL take seconds each to build even on the meta device; their conversions
+#: are also checked (with logits) by the slow tests of tests/weights/test_convert_v2.py.
+LARGE_V2 = ("efficientnetv2_m", "efficientnetv2_l", "efficientnetv2_xl")
+
+
 def test_every_registered_weight_set_is_consistent():
-    checked_architectures, effnet_shapes = {}, {}
     for name, w in WEIGHTS.items():
         pre = w.preprocess
         assert name == f"{w.model}.{w.tag}" and w.model in effnet.list_models(), name
         assert w.model in PEERS[w.peer].models, name
         # resolution matches the variant, or the entry says why the publisher evaluates elsewhere
-        assert pre.resolution == VARIANTS[w.model].resolution or w.resolution_note, name
+        assert pre.resolution == effnet.get_spec(w.model).resolution or w.resolution_note, name
         assert 0 < pre.crop_pct <= 1 and pre.interpolation in INTERPOLATIONS, name
         assert len(pre.mean) == len(pre.std) == 3 and min(pre.std) > 0, name
         if is_local(w.url):  # a package's file: full digest, converted for real in test_real_lite0
@@ -90,26 +98,38 @@ def test_every_registered_weight_set_is_consistent():
         assert published["classes"] == w.num_classes, name
         if "top1" in published:
             assert (w.top1, w.top5) == (published["top1"], published["top5"]), name
+    # torchvision B0-B7, V2-S/M/L; timm B0-B4, Lite0, ES/EM/EL; timm-tf B0-B8, L2, Lite0-4,
+    # ES/EM/EL, V2-B0-B3/S/M/L/XL
+    assert len(ARCHITECTURES) == 35 + 3 + 8
 
-        # The publisher's network converts tensor for tensor, with its own eps and padding,
-        # and its classifier has as many outputs as the entry has class names.
-        key = (w.peer, w.model)
-        if key not in checked_architectures:
-            peer = publisher_model(w)
-            eps = {m.eps for m in peer.modules() if isinstance(m, torch.nn.BatchNorm2d)}
-            assert eps == {w.bn_eps}, name
-            spec = peer_spec(PEERS[w.peer], w.model)
-            if w.model not in effnet_shapes:  # shapes do not depend on epsilon or padding
-                with shapes_only():
-                    effnet_shapes[w.model] = EfficientNet(spec, w.num_classes).state_dict()
-            expected = effnet_shapes[w.model]
-            state, _ = to_effnet_state(peer.state_dict(), PEERS[w.peer], spec, w.num_classes)
-            assert state.keys() == expected.keys(), name
-            assert all(state[k].shape == v.shape for k, v in expected.items()), name
-            assert state["classifier.weight"].shape[0] == len(w.class_names), name
-            checked_architectures[key] = True
-    # torchvision B0-B7; timm B0-B4, Lite0, ES/EM/EL; timm-tf B0-B8, L2, Lite0-4, ES/EM/EL
-    assert len(checked_architectures) == 35
+
+@functools.cache
+def effnet_shapes(model: str, num_classes: int) -> dict:
+    """effnet's state dict shapes for a model (they do not depend on epsilon or padding)."""
+    with shapes_only():
+        net = EfficientNet(effnet.get_spec(model), num_classes)
+        return {k: v.shape for k, v in net.state_dict().items()}
+
+
+@pytest.mark.parametrize(
+    ("peer", "model"),
+    [
+        pytest.param(*pair, marks=pytest.mark.slow) if pair[1] in LARGE_V2 else pair
+        for pair in ARCHITECTURES
+    ],
+)
+def test_the_publishers_network_converts_tensor_for_tensor(peer, model):
+    """The publisher's network converts tensor for tensor, with its own eps and padding, and its
+    classifier has as many outputs as the entry has class names."""
+    w = next(w for w in WEIGHTS.values() if (w.peer, w.model) == (peer, model))
+    published = publisher_model(w)
+    eps = {m.eps for m in published.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert eps == {w.bn_eps}
+    spec = peer_spec(PEERS[peer], model)
+    state, _ = to_effnet_state(published.state_dict(), PEERS[peer], spec, w.num_classes)
+    expected = effnet_shapes(model, w.num_classes)
+    assert {k: v.shape for k, v in state.items()} == expected
+    assert state["classifier.weight"].shape[0] == len(w.class_names)
 
 
 def test_pretrained_true_gives_the_papers_own_weights():
@@ -130,3 +150,21 @@ def test_pretrained_true_gives_the_papers_own_weights():
     ]
     with pytest.raises(ValueError, match="no pretrained weights are registered for 'resnet50'"):
         default_weights("resnet50")
+
+
+def test_efficientnetv2_has_torchvisions_and_timms_weights():
+    names = effnet.list_models("efficientnetv2*", pretrained=True)
+    for size in ("s", "m", "l"):
+        assert {f"efficientnetv2_{size}.{tag}" for tag in ("tv_in1k", "tf_in1k")} <= set(names)
+        assert f"efficientnetv2_{size}.tf_in21k_ft_in1k" in names
+    assert {f"efficientnetv2_b{i}.tf_in1k" for i in range(4)} <= set(names)
+    assert effnet.list_models("efficientnetv2*", pretrained=True, include_tags=False) == sorted(
+        V2_PAPER
+    )  # every V2 model of the registry has weights
+    # pretrained=True: the TensorFlow release, whose accuracy is the V2 paper's (Table 7)
+    for size in ("s", "m", "l"):
+        w = default_weights(f"efficientnetv2_{size}")
+        assert w.tag == "tf_in1k" and (w.padding, w.bn_eps) == ("same", 1e-3)
+        assert abs(w.top1 - V2_PAPER[w.model].top1) < 0.3, w.name
+    # XL was released only pretrained on ImageNet-21k
+    assert default_weights("efficientnetv2_xl").tag == "tf_in21k_ft_in1k"

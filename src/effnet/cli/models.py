@@ -1,4 +1,5 @@
-"""``effnet models``: the registered models with their size, cost and the paper's accuracy."""
+"""``effnet models``: the registered models with their size, cost and the paper's accuracy, or
+(``--pretrained``) the registered weight sets with their accuracy and whether they are here."""
 
 from __future__ import annotations
 
@@ -11,13 +12,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "models",
         help="list the registered models",
-        **example_help("effnet models\neffnet models 'efficientnet_b*'"),
+        **example_help(
+            "effnet models\neffnet models 'efficientnet_b*'\neffnet models --pretrained\n"
+            "effnet models --pretrained --available 'efficientnetv2*'"
+        ),
     )
     p.add_argument("pattern", nargs="?", default="*", help="shell-style filter on names")
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="list the pretrained weight sets instead, with their evaluation size, published "
+        "top-1/top-5 and where each comes from here: cached (downloaded before), package "
+        "(shipped by an installed Python package), file (a registered local file), download "
+        "(fetched on first use) or missing (its package or file is not here)",
+    )
+    p.add_argument(
+        "--available",
+        action="store_true",
+        help="with --pretrained: only the weight sets that load without the network",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pretrained or args.available:
+        return _weight_sets(args.pattern, args.available)
     from .. import flops
     from ..registry import get_spec, list_models
     from ..variants import VARIANTS
@@ -38,4 +57,34 @@ def run(args: argparse.Namespace) -> int:
             f"{name:<18}{spec.resolution:>5}{cost.params / 1e6:>12.3f}{cost.macs / 1e9:>10.3f}"
             f"{top1_text:>13}"
         )
+    return 0
+
+
+def _weight_sets(pattern: str, available_only: bool) -> int:
+    """One row per weight set: name, evaluation size and crop, top-1/top-5, and ``here``."""
+    from .. import list_models
+    from ..weights.available import USABLE, availability
+    from ..weights.fetch import weights_dir
+    from ..weights.pretrained import WEIGHTS
+
+    names = list_models(pattern, pretrained=True)
+    if not names:
+        known = ", ".join(list_models(pretrained=True, include_tags=False))
+        raise ValueError(f"no pretrained weights match {pattern!r}; models with weights: {known}")
+    here = {name: availability(WEIGHTS[name]) for name in names}
+    shown = [name for name in names if here[name] in USABLE or not available_only]
+    width = max(len(name) for name in names) + 2
+    print(f"{'weights':<{width}}{'res':>5}{'crop':>7}{'top-1':>8}{'top-5':>8}  here")
+    for name in shown:
+        w = WEIGHTS[name]
+        pre = w.preprocess
+        print(
+            f"{name:<{width}}{pre.resolution:>5}{pre.crop_pct:>7.3f}{w.top1:>8.2f}{w.top5:>8.2f}"
+            f"  {here[name]}"
+        )
+    usable = sum(status in USABLE for status in here.values())
+    print(
+        f"\n{usable} of {len(names)} usable here without a download (cache: {weights_dir()}; "
+        "'download' ones are fetched there on first use)"
+    )
     return 0

@@ -3,8 +3,11 @@
 The cache lives in ``$EFFNET_HOME/weights`` (default ``~/.cache/effnet/weights``). A download is
 streamed into a temporary file in the same directory, hashed on the way, and renamed into place
 only when the hash matches, so an interrupted, truncated or tampered transfer never lands in the
-cache under the real name. Dropped connections and server errors are retried with exponential
-backoff; a wrong checksum or a 4xx answer is not (trying again would fetch the same wrong bytes).
+cache under the real name. Dropped connections, timeouts and server errors are retried with
+exponential backoff; a wrong checksum or a 4xx answer is not (trying again would fetch the same
+wrong bytes), and neither is a machine without a network (a name that does not resolve, a
+connection refused, a network unreachable): that fails at once with :class:`NoNetworkError`,
+saying where the file would be cached and how to put it there.
 
 Offline mode (``EFFNET_OFFLINE=1`` or ``offline=True``) uses the cache only and says what to do
 when the file is not there.
@@ -26,10 +29,12 @@ import hashlib
 import http.client
 import os
 import re
+import socket
 import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -41,6 +46,8 @@ _TRUE = {"1", "true", "yes", "on"}
 _CHUNK = 1 << 20
 #: Errors of this machine's disk while a download is written: reported, never retried.
 _LOCAL_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES}
+#: Connection errors that mean "no route to the server from here": retrying cannot help.
+_NO_NETWORK_ERRORS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN}
 
 
 class ChecksumError(ValueError):
@@ -53,6 +60,10 @@ class OfflineError(FileNotFoundError):
 
 class DownloadError(OSError):
     """The file could not be fetched (after retries, or an error that retrying cannot fix)."""
+
+
+class NoNetworkError(DownloadError):
+    """The server cannot be reached from this machine at all (no DNS, refused, unreachable)."""
 
 
 class TooLargeError(DownloadError):
@@ -128,7 +139,8 @@ def download(
 
     ``sha256`` is the full digest or the published prefix of it. ``retries`` extra attempts are
     made after a dropped connection, a timeout or a 5xx answer, waiting ``backoff * 2**attempt``
-    seconds in between. ``max_bytes`` caps the body (:class:`TooLargeError` beyond it).
+    seconds in between. ``max_bytes`` caps the body (:class:`TooLargeError` beyond it). A server
+    that cannot be reached at all fails at once (:class:`NoNetworkError`).
     """
     expected = check_sha256(sha256)
     directory = Path(cache_dir) if cache_dir is not None else weights_dir()
@@ -178,8 +190,7 @@ def _download(
         except TooLargeError:
             raise  # the same server would send the same bytes again
         except (OSError, http.client.HTTPException) as err:  # URLError, resets, timeouts, short
-            if isinstance(err, OSError) and err.errno in _LOCAL_ERRORS:
-                raise write_error(err, target, target.exists()) from None  # not the network
+            _raise_unless_transient(err, url, target)
             failure = err
         else:
             if not matches(digest, expected):
@@ -201,6 +212,34 @@ def _by_hand(url: str, target: Path) -> str:
     return (
         f"; to install it by hand, fetch {url} on a machine that can reach it and copy it to "
         f"{target} (the cache is ${ENV_HOME}/weights; its sha256 is checked on first use)"
+    )
+
+
+def _raise_unless_transient(err: BaseException, url: str, target: Path) -> None:
+    """Raise at once what retrying cannot fix: this machine's disk, or no network at all."""
+    if isinstance(err, OSError) and err.errno in _LOCAL_ERRORS:
+        raise write_error(err, target, target.exists()) from None  # not the network
+    if _no_network(err):
+        raise _not_reachable(url, target, err) from None
+
+
+def _no_network(err: BaseException) -> bool:
+    """Whether ``err`` means the server cannot be reached from here, as opposed to a transient
+    fault of a transfer that did start (a reset, a timeout, a short body)."""
+    reason = getattr(err, "reason", err)  # urlopen wraps the socket's error in a URLError
+    if isinstance(reason, socket.gaierror):
+        return True  # the host name does not resolve: no DNS here, or no such host
+    return isinstance(reason, OSError) and reason.errno in _NO_NETWORK_ERRORS
+
+
+def _not_reachable(url: str, target: Path, err: BaseException) -> NoNetworkError:
+    host = urllib.parse.urlsplit(url).netloc or url
+    reason = getattr(err, "reason", err)
+    return NoNetworkError(
+        f"{target.name} is not cached ({target.parent}) and {host} cannot be reached from this "
+        f"machine ({reason}); download {url} on a connected machine and copy it to {target}, or "
+        f"set ${ENV_HOME} to a folder whose weights/ holds it (or convert the file with 'effnet "
+        "convert' and pass that .safetensors as pretrained=)"
     )
 
 
@@ -229,7 +268,7 @@ def _fetch(
     url: str, directory: Path, name: str, timeout: float, progress: bool, max_bytes: int | None
 ) -> tuple[Path, str]:
     """Stream ``url`` into a temporary file next to the target; returns (path, sha256)."""
-    from tqdm.auto import tqdm
+    from ..progress import bar as progress_bar
 
     request = urllib.request.Request(url, headers={"User-Agent": "effnet"})
     digest = hashlib.sha256()
@@ -245,7 +284,7 @@ def _fetch(
             if total is not None and max_bytes is not None and total > max_bytes:
                 raise _too_large(url, f"announces {total} bytes", max_bytes)
             received = 0
-            with tqdm(
+            with progress_bar(
                 total=total,
                 unit="B",
                 unit_scale=True,

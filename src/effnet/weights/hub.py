@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.preprocess import Preprocess, default_preprocess, eval_transform
-from .fetch import download
+from .fetch import NoNetworkError, OfflineError, download
 from .local import is_local, verified_local_file
 from .pretrained import WeightSet, get_weights
 
@@ -42,17 +42,7 @@ def load_pretrained(
     in_chans = model_kwargs.pop("in_chans", 3)
     if in_chans != 3:
         raise ValueError(f"{ws.name} was trained on RGB images; in_chans={in_chans} cannot load it")
-    if is_local(ws.url):
-        path = verified_local_file(ws.url, ws.sha256, ws.install_hint)
-    else:
-        path = download(
-            ws.url,
-            ws.sha256,
-            ws.file_name,
-            offline=offline,
-            progress=progress,
-            max_bytes=ws.max_bytes,
-        )
+    path = _weights_file(ws, offline, progress)
     model = convert_checkpoint(
         path,
         ws.peer,
@@ -66,6 +56,25 @@ def load_pretrained(
         model.reset_classifier(num_classes)  # and forgets the 1000 ImageNet class names
     model.weights_source = ws.name
     return model
+
+
+def _weights_file(ws: WeightSet, offline: bool | None, progress: bool) -> Path:
+    """The verified file of ``ws``: in place for local entries, else from the cache or the web.
+
+    When the file is neither here nor reachable, the error also names the weight sets that are
+    usable on this machine, so the next try can pick one of them.
+    """
+    if is_local(ws.url):
+        return verified_local_file(ws.url, ws.sha256, ws.install_hint)
+    try:
+        return download(
+            ws.url, ws.sha256, ws.file_name, offline=offline, progress=progress,
+            max_bytes=ws.max_bytes,
+        )  # fmt: skip
+    except (NoNetworkError, OfflineError) as err:
+        from .available import usable_hint
+
+        raise type(err)(f"{err}; {usable_hint(instead_of=ws.name)}") from None
 
 
 def transforms_for(target: Any) -> Compose:

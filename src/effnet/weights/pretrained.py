@@ -10,11 +10,14 @@ sha256 in its name (``...-7f5810bc.pth``), and only that prefix is published for
 the full digest is known (quoted by independent users of the same file) the entry holds all 64
 digits; otherwise it holds the prefix and the download is checked against the prefix. Full digests
 are held for torchvision's B0, B1 (tv2), B3 and B4 files and the packaged Lite0 file; every other
-entry (torchvision's B1, B2, B5-B7 and all of timm's files) is a prefix until someone hashes the
-file and records all 64 digits. Each entry also caps the download's size (:attr:`max_bytes`).
+entry (torchvision's B1, B2, B5-B7 and V2-S/M/L, and all of timm's files) is a prefix until
+someone hashes the file and records all 64 digits. Each entry also caps the download's size
+(:attr:`max_bytes`).
 
-Accuracy sources: torchvision's weight metadata (``_metrics`` of ``EfficientNet_B*_Weights``) and
-timm's ``results/results-imagenet.csv``; both evaluate at the resolution and crop stored here.
+Accuracy sources: torchvision's weight metadata (``_metrics`` of ``EfficientNet_B*_Weights`` and
+``EfficientNet_V2_*_Weights``) and timm's ``results/results-imagenet.csv`` (its May 2023 version,
+the one that lists the ``<model>.<tag>`` names); both evaluate at the resolution and crop stored
+here.
 """
 
 from __future__ import annotations
@@ -29,12 +32,16 @@ TIMM_RESULTS = (
     "https://github.com/huggingface/pytorch-image-models/blob/main/results/results-imagenet.csv"
 )
 _INCEPTION = (0.5, 0.5, 0.5)  # mean = std = 0.5: AdvProp (ap) weights expect [-1, 1] input
+#: (mean, std) pairs for the tables whose rows name their normalisation.
+_IMAGENET_NORM = (IMAGENET_MEAN, IMAGENET_STD)
+_UNIT_RANGE_NORM = (_INCEPTION, _INCEPTION)
 
 #: Tags tried in order for ``pretrained=True``: the paper's own released weights (TensorFlow,
 #: AutoAugment; docs/paper.md Table 2), then what exists for B8 (RandAugment) and L2 (Noisy
 #: Student).
-#: Lite and EdgeTPU have one TensorFlow release each (tf_in1k), the last tag tried.
-DEFAULT_TAGS = ("tf_aa_in1k", "tf_ra_in1k", "tf_ns_jft_in1k", "tf_in1k")
+#: Lite, EdgeTPU and EfficientNetV2 have one TensorFlow ImageNet-1k release each (tf_in1k); V2-XL
+#: was released only pretrained on ImageNet-21k (tf_in21k_ft_in1k), the last tag tried.
+DEFAULT_TAGS = ("tf_aa_in1k", "tf_ra_in1k", "tf_ns_jft_in1k", "tf_in1k", "tf_in21k_ft_in1k")
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,7 @@ class WeightSet:
 
 
 _RW = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
+_RW_V2 = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-effv2-weights/"
 _HF = "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/"
 
 # The tables below are the publishers' numbers, one checkpoint per row.
@@ -128,6 +136,10 @@ _TORCHVISION_ROWS = (
     ("b5", "tv_in1k", "efficientnet_b5_lukemelas-1a07897c.pth", "1a07897c", 456, 456, "bicubic", 83.444, 96.628),  # noqa: E501
     ("b6", "tv_in1k", "efficientnet_b6_lukemelas-24a108a5.pth", "24a108a5", 528, 528, "bicubic", 84.008, 96.916),  # noqa: E501
     ("b7", "tv_in1k", "efficientnet_b7_lukemelas-c5b4e57e.pth", "c5b4e57e", 600, 600, "bicubic", 84.122, 96.908),  # noqa: E501
+    # EfficientNetV2 (IMAGENET1K_V1), trained by torchvision: resize = crop; L expects [-1, 1].
+    ("efficientnetv2_s", "tv_in1k", "efficientnet_v2_s-dd5fe13b.pth", "dd5fe13b", 384, 384, "bilinear", 84.228, 96.878),  # noqa: E501
+    ("efficientnetv2_m", "tv_in1k", "efficientnet_v2_m-dc08266a.pth", "dc08266a", 480, 480, "bilinear", 85.112, 97.156),  # noqa: E501
+    ("efficientnetv2_l", "tv_in1k", "efficientnet_v2_l-59c71312.pth", "59c71312", 480, 480, "bicubic", 85.808, 97.788, _UNIT_RANGE_NORM),  # noqa: E501
 )
 
 #: timm: (variant, tag, url, resolution, crop_pct, top-1, top-5), all bicubic. Tags starting
@@ -176,6 +188,19 @@ _TIMM_ROWS = (
     ("b8", "tf_ap_in1k", _RW + "tf_efficientnet_b8_ap-00e169fa.pth", 672, 0.954, 85.364, 97.292),
     ("l2", "tf_ns_jft_in1k", _RW + "tf_efficientnet_l2_ns-df73bb44.pth", 800, 0.960, 88.352, 98.648),  # noqa: E501
     ("l2", "tf_ns_jft_in1k_475", _RW + "tf_efficientnet_l2_ns_475-bebbd00a.pth", 475, 0.936, 88.234, 98.546),  # noqa: E501
+    # EfficientNetV2, timm's ports of the TensorFlow releases (ImageNet-1k, and ImageNet-21k
+    # fine-tuned on 1k): B0-B3 expect ImageNet's mean/std, S/M/L/XL inputs in [-1, 1].
+    ("efficientnetv2_b0", "tf_in1k", _RW_V2 + "tf_efficientnetv2_b0-c7cc451f.pth", 224, 0.875, 78.358, 94.014, _IMAGENET_NORM),  # noqa: E501
+    ("efficientnetv2_b1", "tf_in1k", _RW_V2 + "tf_efficientnetv2_b1-be6e41b0.pth", 240, 0.882, 79.462, 94.722, _IMAGENET_NORM),  # noqa: E501
+    ("efficientnetv2_b2", "tf_in1k", _RW_V2 + "tf_efficientnetv2_b2-847de54e.pth", 260, 0.890, 80.194, 95.042, _IMAGENET_NORM),  # noqa: E501
+    ("efficientnetv2_b3", "tf_in1k", _RW_V2 + "tf_efficientnetv2_b3-57773f13.pth", 300, 0.904, 81.970, 95.788, _IMAGENET_NORM),  # noqa: E501
+    ("efficientnetv2_s", "tf_in1k", _RW_V2 + "tf_efficientnetv2_s-eb54923e.pth", 384, 1.0, 83.900, 96.698, _UNIT_RANGE_NORM),  # noqa: E501
+    ("efficientnetv2_m", "tf_in1k", _RW_V2 + "tf_efficientnetv2_m-cc09e0cd.pth", 480, 1.0, 85.204, 97.364, _UNIT_RANGE_NORM),  # noqa: E501
+    ("efficientnetv2_l", "tf_in1k", _RW_V2 + "tf_efficientnetv2_l-d664b728.pth", 480, 1.0, 85.664, 97.474, _UNIT_RANGE_NORM),  # noqa: E501
+    ("efficientnetv2_s", "tf_in21k_ft_in1k", _RW_V2 + "tf_efficientnetv2_s_21ft1k-d7dafa41.pth", 384, 1.0, 84.288, 97.252, _UNIT_RANGE_NORM),  # noqa: E501
+    ("efficientnetv2_m", "tf_in21k_ft_in1k", _RW_V2 + "tf_efficientnetv2_m_21ft1k-bf41664a.pth", 480, 1.0, 86.000, 97.946, _UNIT_RANGE_NORM),  # noqa: E501
+    ("efficientnetv2_l", "tf_in21k_ft_in1k", _RW_V2 + "tf_efficientnetv2_l_21ft1k-60127a9d.pth", 480, 1.0, 86.802, 98.136, _UNIT_RANGE_NORM),  # noqa: E501
+    ("efficientnetv2_xl", "tf_in21k_ft_in1k", _RW_V2 + "tf_efficientnetv2_xl_in21ft1k-06c35c48.pth", 512, 1.0, 86.748, 98.014, _UNIT_RANGE_NORM),  # noqa: E501
 )
 # fmt: on
 
@@ -192,16 +217,23 @@ _RESOLUTION_NOTES = {
 }
 
 
-def _torchvision(variant, tag, file, sha256, crop, resize, interpolation, top1, top5) -> WeightSet:
+def _model(variant: str) -> str:
+    """A table's first column: a V1 variant (``b3`` -> ``efficientnet_b3``) or a full name."""
+    return variant if variant.startswith("efficientnet") else f"efficientnet_{variant}"
+
+
+def _torchvision(
+    variant, tag, file, sha256, crop, resize, interpolation, top1, top5, norm=_IMAGENET_NORM
+) -> WeightSet:
     """torchvision states its eval transform as (resize, crop) sizes: crop_pct = crop / resize."""
-    model = f"efficientnet_{variant}"
+    model = _model(variant)
     return WeightSet(
         model=model,
         tag=tag,
         url=f"https://download.pytorch.org/models/{file}",
         sha256=sha256,
         peer="torchvision",
-        preprocess=Preprocess(crop, crop / resize, interpolation, IMAGENET_MEAN, IMAGENET_STD),
+        preprocess=Preprocess(crop, crop / resize, interpolation, *norm),
         top1=top1,
         top5=top5,
         reference=TORCHVISION_DOCS,
@@ -209,10 +241,14 @@ def _torchvision(variant, tag, file, sha256, crop, resize, interpolation, top1, 
     )
 
 
-def _timm(variant, tag, url, resolution, crop_pct, top1, top5) -> WeightSet:
-    """timm publishes the sha256 prefix in the file name only (torch.hub's convention)."""
-    model = f"efficientnet_{variant}"
-    mean, std = (_INCEPTION, _INCEPTION) if "_ap_" in tag else (IMAGENET_MEAN, IMAGENET_STD)
+def _timm(variant, tag, url, resolution, crop_pct, top1, top5, norm=None) -> WeightSet:
+    """timm publishes the sha256 prefix in the file name only (torch.hub's convention).
+
+    ``norm`` is (mean, std) where a row names it; else AdvProp (ap) weights expect [-1, 1] and
+    the rest ImageNet's mean/std.
+    """
+    model = _model(variant)
+    mean, std = norm or (_UNIT_RANGE_NORM if "_ap_" in tag else _IMAGENET_NORM)
     return WeightSet(
         model=model,
         tag=tag,
