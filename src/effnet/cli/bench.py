@@ -11,7 +11,7 @@ from . import add_overwrite_argument, example_help, float_in, int_in, natural_in
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..speed.build import BENCH_BACKENDS
+    from ..deploy.backends import BENCH_BACKENDS
 
     p = sub.add_parser(
         "bench",

@@ -30,13 +30,18 @@ def register(sub: argparse._SubParsersAction) -> None:
             "effnet convert --from keras efficientnetb0.weights.h5 --out b0.safetensors\n"
             "effnet convert --from lite-pytorch efficientnet-lite0-57934424.pth "
             "--out lite0.safetensors\n"
-            "effnet convert --to torchvision b0.safetensors --out b0_torchvision.pth"
+            "effnet convert --to torchvision b0.safetensors --out b0_torchvision.pth\n"
+            "effnet convert --to lite-pytorch efficientnet_lite0.lite_pytorch_in1k --out lite0.pth"
         ),
     )
     direction = p.add_mutually_exclusive_group(required=True)
     direction.add_argument("--from", dest="source_peer", choices=FROM, help="peer layout of SRC")
     direction.add_argument("--to", dest="target_peer", choices=TO, help="peer layout to write")
-    p.add_argument("src", help="checkpoint to read (.pth/.pt/.bin/.safetensors, Keras .h5)")
+    p.add_argument(
+        "src",
+        help="checkpoint to read (.pth/.pt/.bin/.safetensors, Keras .h5); with --to also a "
+        "pretrained weight name, as effnet.load takes (efficientnet_b0.tv_in1k)",
+    )
     p.add_argument("--out", required=True, help="file to write (.safetensors, or .pth for --to)")
     p.add_argument("--model", help="effnet model name (default: told from the checkpoint's shapes)")
     p.add_argument(
@@ -99,9 +104,7 @@ def _to_peer(args: argparse.Namespace) -> int:
     from ..weights.export import export_state_dict
     from ..weights.factory import load
 
-    if not Path(args.src).is_file():
-        raise FileNotFoundError(f"checkpoint {args.src} does not exist")
-    model = load(args.src, args.model)
+    model = load(args.src, args.model)  # a checkpoint file or a pretrained weight name
     try:
         export_state_dict(model, args.target_peer, strict=True)
     except ValueError as err:  # the peer's default model computes something else

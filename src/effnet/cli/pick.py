@@ -8,7 +8,7 @@ from . import example_help, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..speed.build import BENCH_BACKENDS
+    from ..deploy.backends import BENCH_BACKENDS
 
     p = sub.add_parser(
         "pick",

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..data.preprocess import Preprocess
+from .backends import RUN_BACKENDS
 from .metadata import (
     ENGINE_FORMATS,
     FORMATS,
@@ -31,9 +32,6 @@ from .metadata import (
     get_format,
     info_for_model,
 )
-
-#: What ``--backend`` may name: the fast path's engines and the phone runtimes.
-RUN_BACKENDS = ("auto", "eager", "onnxruntime", "openvino", "litert", "executorch")
 
 
 class DeployedModel:

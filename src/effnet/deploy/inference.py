@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .backends import AUTO_CANDIDATES, BACKENDS
 from .cpu import PRECISIONS, CpuInfo, cpu_info
 from .fuse import fold_batchnorm
 from .fused import FusedRunner, fused_available
@@ -47,7 +48,6 @@ from .quantize import Calibration
 from .runners import CompiledRunner, EagerRunner, OnnxRuntimeRunner
 from .timing import time_interleaved, time_runs
 
-BACKENDS = ("eager", "compile", "onnxruntime", "openvino", "fused")
 #: The precisions each backend runs.
 BACKEND_PRECISIONS = {
     "eager": ("fp32", "bf16"),
@@ -56,11 +56,6 @@ BACKEND_PRECISIONS = {
     "openvino": ("fp32", "bf16", "int8"),
     "fused": ("fp32",),
 }
-#: What ``backend="auto"`` tries unless told otherwise. torch.compile and the fused kernel are left
-#: out: building them takes one to two minutes per model (compile) or 15-60 s once per machine
-#: (fused) on a small CPU, and both measured slower than OpenVINO and ONNX Runtime there
-#: (benchmarks/RESULTS.md); pass ``candidates=BACKENDS`` to time them too.
-AUTO_CANDIDATES = ("openvino", "onnxruntime", "eager")
 #: Rounds the "auto" choice times every candidate for, in turn (a round at batch 32 is about a
 #: second for B0 on 2 cores; 3 rounds, one candidate after another, let one burst of load from
 #: elsewhere pick the slower engine).

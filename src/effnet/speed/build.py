@@ -12,13 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..deploy.inference import BACKENDS, optimize_for_inference
+from ..deploy.backends import BENCH_BACKENDS
+from ..deploy.inference import optimize_for_inference
 from ..registry import get_spec, list_models
 from ..weights.factory import create_model
-
-#: "plain" is the model as built, in eval mode, NCHW, batch norm unfolded: what a user gets without
-#: the fast path, and what Table 4 measures on both sides.
-BENCH_BACKENDS = ("plain", *BACKENDS, "auto")
 
 #: Table 4's baselines come from torchvision, prefixed so they never shadow effnet's own names
 #: (effnet's ``resnet50`` spec is the same network, but ResNet-152 exists only there).

@@ -11,6 +11,7 @@ up to a constant factor.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,35 @@ def model_view(image: Any, preprocess: Preprocess) -> np.ndarray:
     return np.asarray(crop(to_rgb(image)))
 
 
+#: (left, top, right, bottom) in an image's own pixels.
+Box = tuple[float, float, float, float]
+
+
+def crop_box(size: tuple[int, int], preprocess: Preprocess) -> Box:
+    """The square of a ``size`` = (width, height) image that the model sees, in its own pixels.
+
+    Evaluation resizes the short side to ``resize_size`` and keeps the centre ``resolution``
+    square (:func:`~effnet.data.preprocess.eval_crop`), so a wide image loses its sides, and
+    every image a border of ``1 - crop_pct``: a map covers this box, not the whole picture.
+    """
+    width, height = size
+    side = min(width, height) * preprocess.resolution / preprocess.resize_size
+    left, top = (width - side) / 2, (height - side) / 2
+    return left, top, left + side, top + side
+
+
+def crop_note(size: tuple[int, int], preprocess: Preprocess) -> str | None:
+    """A phrase telling that a map covers only the crop of its image; None when the crop is the
+    whole image (to the pixel), as for a square image at ``crop_pct`` 1."""
+    left, top, right, bottom = crop_box(size, preprocess)
+    if right - left >= size[0] - 1 and bottom - top >= size[1] - 1:
+        return None
+    return (
+        f"the map covers the centre crop the model saw, {right - left:.0f}x{bottom - top:.0f} "
+        f"px of the {size[0]}x{size[1]} image"
+    )
+
+
 def cam_for_image(
     model: EfficientNet,
     image_path: str | os.PathLike,
@@ -201,11 +231,14 @@ def render_cam_figure(
     path: str | os.PathLike,
     panel_size: int = 320,
     image_title: str = "input",
+    crops: Sequence[Box] = (),
 ) -> Path:
     """Figure 7 layout: the image, then one heat-map overlay per model, titled with its top class.
 
     The PNG is exactly ``panel_size * (1 + len(maps))`` pixels wide and
     ``panel_size + TITLE_BAND_PX`` high. ``maps`` holds (title, image the model saw, result).
+    With ``crops`` (:func:`crop_box`), ``image`` is the whole picture, drawn at its own aspect
+    ratio with each crop outlined, so a map is never mistaken for one of the whole image.
     """
     import matplotlib
 
@@ -223,11 +256,14 @@ def render_cam_figure(
     entries = [(image_title, image, None), *[(t, view, r.heatmap) for t, view, r in maps]]
     for i, (title, view, heat) in enumerate(entries):
         ax = fig.add_axes((i / panels, 0, 1 / panels, frac_h))
-        extent = (0, 1, 1, 0)
-        ax.imshow(view, extent=extent, aspect="auto", interpolation="bilinear")
+        ax.set_axis_off()
+        if i == 0 and crops:
+            _draw_outlined(ax, view, crops)
+        else:
+            extent = (0, 1, 1, 0)
+            ax.imshow(view, extent=extent, aspect="auto", interpolation="bilinear")
         if heat is not None:
             ax.imshow(heat, extent=extent, aspect="auto", cmap="jet", alpha=0.5, vmin=0, vmax=1)
-        ax.set_axis_off()
         fig.text(
             (i + 0.5) / panels,
             1 - (TITLE_BAND_PX / 2) / height,
@@ -241,3 +277,16 @@ def render_cam_figure(
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def _draw_outlined(ax: Any, image: np.ndarray, crops: Sequence[Box]) -> None:
+    """The whole image, letterboxed in its square panel, with each crop as a yellow outline."""
+    from matplotlib.patches import Rectangle
+
+    height, width = image.shape[:2]
+    ax.imshow(image, extent=(0, width, height, 0), interpolation="bilinear")
+    for left, top, right, bottom in crops:
+        outline = Rectangle(
+            (left, top), right - left, bottom - top, fill=False, edgecolor="yellow", linewidth=2
+        )
+        ax.add_patch(outline)
