@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..spec import MAX_RESOLUTION
-from .progressive import Progressive
+from .stages import Progressive
 
 OPTIMIZERS = ("rmsprop_tf", "sgd", "adamw")
 AMP_MODES = ("auto", "none", "bf16", "fp16")
