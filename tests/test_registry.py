@@ -36,10 +36,12 @@ def test_a_near_miss_gets_a_suggestion():
 
 def test_list_models_pretrained_reads_the_weights_registry(monkeypatch):
     import effnet
+    from effnet.detection.pretrained import DET_WEIGHTS
     from effnet.weights import pretrained
 
     named = effnet.list_models(pretrained=True)
-    assert named == sorted(pretrained.list_weights())  # "model.tag", as timm lists them
+    # "model.tag", as timm lists them; the detectors' weight sets with the classifiers'
+    assert named == sorted([*pretrained.list_weights(), *DET_WEIGHTS])
     assert "efficientnet_b0.tf_aa_in1k" in effnet.list_models("efficientnet_b0", pretrained=True)
     assert all(
         n.startswith("efficientnet_b3.") for n in effnet.list_models("*net_b3", pretrained=True)

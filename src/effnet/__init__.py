@@ -18,11 +18,13 @@ from .registry import get_spec
 from .registry import list_models as _registered_models
 from .scaling import compound, round_filters, round_repeats, scale, scale_to_flops
 from .spec import EFFICIENTNET_B0, BlockSpec, NetSpec, StageSpec, StemSpec
-from .weights.factory import create_model
+from .weights.factory import create_model as _create_classifier
 from .weights.hub import transforms_for
 
 if TYPE_CHECKING:
     from .deploy.artifact import DeployedModel
+    from .detection.evaluate import DetectionResult
+    from .detection.model import EfficientDet
     from .models import EfficientNet
     from .train.finetune import finetune
     from .use.evaluate import EvalResult
@@ -54,6 +56,48 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+def create_model(
+    name: str | NetSpec | os.PathLike,
+    pretrained: bool | str | os.PathLike = False,
+    num_classes: int | None = None,
+    **overrides: Any,
+) -> EfficientNet | EfficientDet:
+    """Build a model by name, spec or spec ``.json`` file, fresh or with pretrained weights.
+
+    A classifier comes from :func:`effnet.weights.factory.create_model` (``num_classes``
+    default 1000; ``overrides`` go to :class:`~effnet.models.EfficientNet`). A detector name
+    (``efficientdet_d0`` ... ``d7``, see ``list_models("efficientdet*")``) gives an
+    :class:`~effnet.detection.model.EfficientDet` (``num_classes`` default COCO's 90;
+    ``overrides`` replace fields of its spec, e.g. ``image_size=64``; ``pretrained=True`` the
+    published COCO weights, through the same download cache).
+    """
+    from .detection.pretrained import is_detector_name
+
+    if is_detector_name(name):
+        from .detection.pretrained import create_detector
+
+        return create_detector(name, pretrained, num_classes, **overrides)
+    classes = 1000 if num_classes is None else num_classes
+    return _create_classifier(name, pretrained, classes, **overrides)
+
+
+def _detector_names(pattern: str, pretrained: bool, include_tags: bool | None, available: bool):
+    """The detectors ``list_models`` adds: D0-D7, or their published weight sets."""
+    import fnmatch
+
+    from .detection.pretrained import DET_WEIGHTS, detector_availability
+    from .detection.spec import DET_SPECS
+
+    if not (pretrained or available):
+        return fnmatch.filter(DET_SPECS, pattern)
+    names = list(DET_WEIGHTS)
+    if available:
+        names = [n for n in names if detector_availability(n) == "cached"]
+    if include_tags is False:
+        return fnmatch.filter({n.split(".", 1)[0] for n in names}, pattern)
+    return [n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n, f"{pattern}.*")]
+
+
 def list_models(
     pattern: str = "*",
     pretrained: bool = False,
@@ -68,10 +112,12 @@ def list_models(
     only. The list is read from the weights registry, so newly registered weights appear here.
     ``available=True`` (implies ``pretrained``) keeps only the weight sets that load without the
     network: cached, or shipped by an installed package (``effnet models --pretrained`` shows
-    where each one would come from).
+    where each one would come from). Detectors are listed with the classifiers
+    (``list_models("efficientdet*")``; their weight sets ``efficientdet_d0.tf_coco`` ...).
     """
+    detectors = _detector_names(pattern, pretrained, include_tags, available)
     if not (pretrained or available):
-        return _registered_models(pattern)
+        return sorted([*_registered_models(pattern), *detectors])
     import fnmatch
 
     from .weights.pretrained import list_weights
@@ -83,10 +129,11 @@ def list_models(
         names = usable_weights(names)
     if include_tags is False:
         models = {name.split(".", 1)[0] for name in names}
-        return sorted(fnmatch.filter(models, pattern))
+        return sorted([*fnmatch.filter(models, pattern), *detectors])
     # "efficientnet_b0" matches the model's weight sets, as "efficientnet_b0.*" would.
     return sorted(
-        n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n, f"{pattern}.*")
+        [n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n, f"{pattern}.*")]
+        + detectors
     )
 
 
@@ -99,7 +146,7 @@ def load(
     precision: str | None = None,
     calibration: Any = None,
     threads: int | None = None,
-) -> EfficientNet | DeployedModel:
+) -> EfficientNet | DeployedModel | EfficientDet:
     """A model ready to use, from anything effnet reads: a checkpoint, a pretrained weight name,
     or a deployable file (``.onnx``, OpenVINO ``.xml``, TorchScript ``.pt``, LiteRT ``.tflite``,
     ExecuTorch ``.pte``), which runs on its own engine.
@@ -109,16 +156,61 @@ def load(
     ``backend`` (eager, onnxruntime, openvino, litert, executorch or auto) runs a checkpoint through
     that engine at ``precision`` (default fp32; int8: with ``calibration`` images) without writing
     a file. A file runs only on its own engine at its own precision: naming another is an error.
+
+    A detector file (its header's ``task`` is ``detection``) or a published detector weight name
+    (``efficientdet_d0.tf_coco``) gives an eval-mode
+    :class:`~effnet.detection.model.EfficientDet` with ``labels()``, its input normalisation
+    (``mean``, ``std``) and input size (``spec.image_size``); ``detect`` finds boxes.
     """
     from .deploy.artifact import load_for_inference
+    from .detection.pretrained import is_detector_name
+    from .weights.checkpoint import read_task
+
+    if is_detector_name(str(path_or_name)) or read_task(path_or_name) == "detection":
+        return _load_detector(path_or_name, model, device, backend, precision)
 
     return load_for_inference(path_or_name, model, device, backend, precision, calibration, threads)
 
 
-def _model(weights: str | os.PathLike | EfficientNet, model: str | None, device: str) -> Any:
-    if isinstance(weights, (str, os.PathLike)):
-        return load(weights, model, device)
-    return weights
+def _load_detector(
+    path_or_name: str | os.PathLike, model: str | None, device: str, *engine: str | None
+) -> EfficientDet:
+    """A detector for :func:`load`: PyTorch only (``effnet export`` writes its ONNX file)."""
+    from .detection.pretrained import load_any_detector
+
+    if any(engine):
+        raise ValueError(
+            f"{path_or_name} is a detector, which runs in PyTorch only (no backend or precision); "
+            "'effnet export --format onnx' writes its ONNX file"
+        )
+    net = load_any_detector(path_or_name, device)
+    if model is not None and model != net.spec.name:
+        raise ValueError(
+            f"{path_or_name} is a detector checkpoint for {net.spec.name}, not {model}"
+        )
+    return net
+
+
+def _is_detector(net: Any) -> bool:
+    from .detection.model import EfficientDet  # torch is loaded: ``net`` is a model
+
+    return isinstance(net, EfficientDet)
+
+
+def _model(
+    weights: str | os.PathLike | EfficientNet,
+    model: str | None,
+    device: str,
+    detector: bool = False,
+) -> Any:
+    """The model a job runs; a detector only where the job can use one (``detector``)."""
+    net = load(weights, model, device) if isinstance(weights, (str, os.PathLike)) else weights
+    if not detector and _is_detector(net):
+        raise ValueError(
+            f"{getattr(net, 'weights_source', None) or 'the model'} is a detector, whose output is "
+            "boxes, not classes: effnet.detection.detect_image(model, IMAGE) finds them"
+        )
+    return net
 
 
 def evaluate(
@@ -129,16 +221,23 @@ def evaluate(
     device: str = "auto",
     batch_size: int = 64,
     progress: bool = False,
-) -> EvalResult:
+) -> EvalResult | DetectionResult:
     """``effnet eval``: top-1/top-5 and the confusion matrix of ``weights`` on ``data/<class>/*``.
 
     ``weights`` is a loaded model, a checkpoint file or a pretrained weight name; folders are
     matched to the checkpoint's class names. ``result.top1``, ``result.format()``,
-    ``result.save_json(path)``.
+    ``result.save_json(path)``. A detector is scored on a COCO folder (``data/images`` and
+    ``data/annotations.json``) as ``effnet eval`` scores it: ``result.map``, ``result.map50``.
     """
     from .use.evaluate import evaluate as run
 
-    return run(_model(weights, model, device), data, batch_size=batch_size, progress=progress)
+    net = _model(weights, model, device, detector=True)
+    if _is_detector(net):
+        from .detection.evaluate import evaluate_detector
+
+        where = str(next(net.parameters()).device)
+        return evaluate_detector(net, data, batch_size=batch_size, device=where)
+    return run(net, data, batch_size=batch_size, progress=progress)
 
 
 def predict(

@@ -30,7 +30,7 @@ def test_detect_writes_a_png_with_labelled_boxes(tmp_path, capsys):
     image = root / "shapes" / "test" / "images" / "000000.png"
     out = tmp_path / "boxes.png"
     args = ["detect", str(image), "--weights", str(root / "run" / "model.safetensors"),
-            "--threshold", "0.05", "-o", str(out)]  # fmt: skip
+            "--threshold", "0.05", "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert f"detections above 0.05: {out}" in printed

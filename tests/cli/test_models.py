@@ -17,9 +17,11 @@ def test_models_lists_the_family(capsys):
 
 def test_every_registered_model_has_a_row_under_the_header(capsys):
     assert main(["models"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    classifiers, detectors = capsys.readouterr().out.split("\n\n")  # detectors: their own table
+    lines = classifiers.splitlines()
     assert lines[0].split() == ["model", "res", "params", "(M)", "MACs", "(G)", "paper", "top-1"]
     assert [line.split()[0] for line in lines[1:]] == list_models()
+    assert detectors.splitlines()[1].startswith("efficientdet_d0 ")
     b0 = next(line for line in lines if line.startswith("efficientnet_b0 "))
     assert b0.split() == ["efficientnet_b0", "224", "5.289", "0.386", "77.1"]
     # A model the paper reports no top-1 for shows "-".

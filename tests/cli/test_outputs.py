@@ -50,8 +50,8 @@ CASES = {
                      "--json", "OUT"], "ckpt"),
     "eval --confusion": (["eval", "{data}", "--weights", "{ckpt}", "--confusion", "OUT"], "ckpt"),
     "eval (detector) --json": (["eval", "{data}", "--weights", "{det}", "--json", "OUT"], "det"),
-    "detect -o": (["detect", "{image}", "--weights", "{det}", "-o", "OUT"], "det"),
-    "detect --output": (["detect", "{image}", "--weights", "{det}", "--output", "OUT"], "image"),
+    "detect --out": (["detect", "{image}", "--weights", "{det}", "--out", "OUT"], "det"),
+    "detect --out (image)": (["detect", "{image}", "--weights", "{det}", "--out", "OUT"], "image"),
     "cam --out": (["cam", "{image}", "--weights", "{ckpt}", "--out", "OUT"], "image"),
     "export --out": (["export", "--weights", "{ckpt}", "--format", "torchscript",
                       "--out", "OUT"], "ckpt"),
@@ -88,7 +88,7 @@ def refused(capsys, argv, folder, *fragments):
 def flag_of(case):
     """The option a refusal names (its long spelling)."""
     argv = CASES[case][0]
-    return {"-o": "--output"}.get(argv[argv.index("OUT") - 1], argv[argv.index("OUT") - 1])
+    return argv[argv.index("OUT") - 1]
 
 
 def command(case, inputs, out):

@@ -56,6 +56,17 @@ def load_from_args(args: argparse.Namespace, require_weights: bool = True) -> Ef
     return model.eval().to(resolve_device(args.device))
 
 
+def is_detector(weights: str | None) -> bool:
+    """Whether ``--weights`` names a detector (a file whose header's task is detection, or a
+    published detector weight name): the commands hand those to the detection code."""
+    if not weights:
+        return False
+    from ..detection.pretrained import is_detector_name
+    from ..weights.checkpoint import read_task
+
+    return is_detector_name(weights) or read_task(weights) == "detection"
+
+
 def describe(model: EfficientNet | DeployedModel) -> str:
     """ "efficientnet_b0 from runs/x/model.safetensors", for the first line a command prints."""
     if hasattr(model, "describe"):

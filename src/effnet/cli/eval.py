@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import add_overwrite_argument, claim_json, example_help, natural_int
-from ._weights import add_runtime_args, add_weights_args, describe, load_for_inference
+from ._weights import add_runtime_args, add_weights_args, describe, is_detector, load_for_inference
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "effnet eval --weights lite0_int8.tflite data/val"
         ),
     )
-    p.add_argument("data", help="folder with one sub-folder of images per class")
+    p.add_argument(
+        "data",
+        help="folder with one sub-folder of images per class; for a detector checkpoint, a COCO "
+        "folder (images/ and annotations.json), scored as mAP",
+    )
     add_weights_args(p)
     add_runtime_args(p)
     p.add_argument("--batch-size", type=int, default=64)
@@ -54,11 +58,10 @@ def confusion_path(args: argparse.Namespace) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..detection.checkpoint import is_detector_file
     from ..fileio import claim_output
     from ..use.evaluate import evaluate, plot_confusion
 
-    if args.weights and is_detector_file(args.weights):  # COCO mAP on a COCO-format folder
+    if is_detector(args.weights):  # COCO mAP on a COCO-format folder
         from .detect import run_eval
 
         return run_eval(args)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..spec import MAX_RESOLUTION
 from . import add_overwrite_argument, example_help, float_in, int_in, positive_int
-from ._weights import add_weights_args, describe, load_from_args, load_images
+from ._weights import add_weights_args, describe, is_detector, load_from_args, load_images
 
 FORMAT_CHOICES = ("onnx", "openvino", "torchscript", "tflite", "executorch")
 
@@ -104,6 +104,7 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..detection.pretrained import is_detector_name
     from ..fileio import staged
     from ..flops import check_size
     from ..use.export import default_output_path, export_model
@@ -112,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     if args.precision == "int8" and not args.calibration:
         raise ValueError("int8 needs --calibration images ('digits' or a folder)")
     check_opset(args)
+    if is_detector(args.weights) or (not args.weights and is_detector_name(args.model)):
+        return export_detector(args, fmt)
     if args.out:
         claim_outputs(args, args.out, fmt)  # before the (slow) load, and never after
     model = load_from_args(args, require_weights=False).cpu().eval()
@@ -139,6 +142,39 @@ def run(args: argparse.Namespace) -> int:
     if args.no_check or args.precision == "fp32":
         return 0
     return report_fidelity(args, model, out, calibration)
+
+
+def export_detector(args: argparse.Namespace, fmt: str) -> int:
+    """A detector to ONNX through :func:`effnet.detection.export.export_detector` (the raw head
+    outputs; decoding and NMS stay outside), checked on ONNX Runtime against PyTorch."""
+    from ..detection.export import export_detector as export
+    from ..detection.pretrained import create_detector, load_any_detector
+    from ..fileio import staged
+
+    if fmt != "onnx" or args.precision != "fp32" or args.calibration:
+        raise ValueError(
+            f"{args.weights or args.model} is a detector: it is exported to onnx at fp32 only"
+        )
+    if args.opset is not None:
+        raise ValueError("a detector is exported at opset 17 (the legacy exporter): drop --opset")
+    model = load_any_detector(args.weights) if args.weights else create_detector(args.model).eval()
+    if not args.weights:
+        print(f"note: no --weights given; exporting a randomly initialised {model.spec.name}")
+    size = args.resolution or model.spec.image_size
+    out = claim_outputs(args, args.out or f"{model.spec.name}.onnx", fmt)
+    source = args.weights or "random init"
+    print(f"exporting {model.spec.name} from {source} to onnx fp32 (legacy exporter)")
+    with staged(out) as folder:  # checked there: a file that fails never replaces a good one
+        _, check = export(model, folder / out.name, size)
+        print(check.format())
+        if check.worst > args.tolerance:
+            raise ValueError(
+                f"export differs from PyTorch by {check.worst:.3g} > --tolerance "
+                f"{args.tolerance:g}; {out} is not written"
+            )
+    rows = f"(batch, anchors, {model.num_classes} class logits + 4 box codes)"
+    print(f"wrote {out} (onnx fp32, input 'images' (batch, 3, {size}, {size}), output {rows})")
+    return 0
 
 
 #: The ONNX opsets each exporter writes: torch.export's from 18 (lower ones are converted, and

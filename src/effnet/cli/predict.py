@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from . import example_help, int_in, positive_int
-from ._weights import add_runtime_args, add_weights_args, load_for_inference, load_images
+from ._weights import (
+    add_runtime_args,
+    add_weights_args,
+    is_detector,
+    load_for_inference,
+    load_images,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,6 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if is_detector(args.weights):  # its rows hold classes, not boxes
+        raise ValueError(
+            f"--weights {args.weights} is a detector; 'effnet predict' prints classes: run "
+            f"'effnet detect IMAGE --weights {args.weights}' for its boxes"
+        )
     if args.out is not None:
         return run_to_file(args)
     refused = (("--ray", args.ray), ("--overwrite", args.overwrite), ("--workers", args.workers))

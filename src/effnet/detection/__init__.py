@@ -5,6 +5,45 @@ The detector is built from the same pieces as the classifiers: :mod:`.spec` (D0-
 :mod:`.anchors`, :mod:`.loss`, :mod:`.postprocess` (training targets and decoding),
 :mod:`.shapes` and :mod:`.coco` (data), :mod:`.metrics` and :mod:`.evaluate` (COCO mAP through
 pycocotools), :mod:`.convert` and :mod:`.pretrained` (the effdet checkpoints), :mod:`.config` and
-:mod:`.train` (the training run). Nothing is imported here, so a config file that imports
-:mod:`effnet.detection.config` does not load torch.
+:mod:`.train` (the training run).
+
+The public names below are imported on first use, so ``import effnet.detection`` (which a config
+file importing :mod:`effnet.detection.config` does) loads no torch.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "DET_SPECS": "spec",
+    "DET_WEIGHTS": "pretrained",
+    "DetSpec": "spec",
+    "DetectionConfig": "config",
+    "DetectionResult": "evaluate",
+    "Detections": "postprocess",
+    "EfficientDet": "model",
+    "create_detector": "pretrained",
+    "detect_image": "predict",
+    "evaluate_detector": "evaluate",
+    "export_detector": "export",
+    "get_det_spec": "spec",
+    "is_detector_file": "checkpoint",
+    "load_any_detector": "pretrained",
+    "load_detector": "checkpoint",
+    "load_pretrained_detector": "pretrained",
+    "save_detector": "checkpoint",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'effnet.detection' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -2,7 +2,8 @@
 
 Like :mod:`effnet.weights.checkpoint` for classifiers: a file that describes itself, so
 ``effnet eval`` and ``effnet detect`` rebuild the detector from the file alone. The header's
-``format`` (``effnet-det/1``) tells a detector file from a classifier file.
+``task`` (``detection``) tells a detector file from a classifier file
+(:func:`effnet.weights.checkpoint.read_task`, which every command dispatches on).
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import atomic_write
-from ..weights.checkpoint import load_state_dict_checked
+from ..weights.checkpoint import DETECTOR_FORMAT as FORMAT
+from ..weights.checkpoint import load_state_dict_checked, read_task
 from .model import EfficientDet
 from .spec import DetSpec
-
-FORMAT = "effnet-det/1"
 
 
 def save_detector(
@@ -28,6 +28,7 @@ def save_detector(
 
     meta = {
         "format": FORMAT,
+        "task": "detection",
         "spec": model.spec.to_json(),
         "num_classes": str(model.num_classes),
         "class_names": json.dumps(model.class_names),
@@ -60,7 +61,7 @@ def read_header(path: str | os.PathLike) -> dict[str, str]:
 
 def is_detector_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an effnet detector checkpoint (not a classifier, not a name)."""
-    return Path(path).is_file() and read_header(path).get("format") == FORMAT
+    return read_task(path) == "detection"
 
 
 def load_detector(

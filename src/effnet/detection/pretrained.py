@@ -10,6 +10,14 @@ prefix checked, cached; ``EFFNET_OFFLINE=1`` uses the cache only) and converts w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import os
+
+    import torch
+
+    from .model import EfficientDet
 
 RELEASES = "https://github.com/rwightman/efficientdet-pytorch/releases/download/v0.1"
 REFERENCE = "https://github.com/rwightman/efficientdet-pytorch#models"  # the AP table
@@ -65,7 +73,7 @@ DET_WEIGHTS: dict[str, DetWeights] = {
 }
 
 
-def load_pretrained_detector(name: str, offline: bool | None = None):  # -> EfficientDet
+def load_pretrained_detector(name: str, offline: bool | None = None) -> EfficientDet:
     """Download (or find in the cache) a published detector and convert it."""
     from ..weights.fetch import download
     from .convert import convert_effdet
@@ -78,3 +86,74 @@ def load_pretrained_detector(name: str, offline: bool | None = None):  # -> Effi
     net = convert_effdet(path, weights.model, class_names=list(COCO_CLASSES))
     net.weights_source = weights.name
     return net.eval()
+
+
+def is_detector_name(name: object) -> bool:
+    """Whether ``name`` is a detector's model or weight name (``efficientdet_d0``,
+    ``efficientdet_d0.tf_coco``), what ``create_model`` and ``load`` hand to this module."""
+    if not isinstance(name, str):
+        return False
+    from .spec import DET_SPECS
+
+    return name in DET_SPECS or name in DET_WEIGHTS
+
+
+def create_detector(
+    name: str,
+    pretrained: bool | str = False,
+    num_classes: int | None = None,
+    **spec_changes: object,
+) -> EfficientDet:
+    """``effnet.create_model`` for a detector: a fresh ``name`` (D0-D7) with ``num_classes``
+    (default COCO's 90), or, with ``pretrained`` (``True`` or the tag ``"tf_coco"``), the
+    published COCO weights, downloaded once into the cache the classifiers' weights share.
+
+    ``spec_changes`` replace fields of the spec (``image_size=64``, ``anchor_scale=2.0``) of a
+    fresh detector; the published weights come with their own.
+    """
+    from .model import EfficientDet
+    from .spec import get_det_spec
+
+    spec = get_det_spec(name.split(".", 1)[0])
+    if not pretrained and "." not in name:
+        return EfficientDet(
+            spec.replace(**spec_changes), 90 if num_classes is None else num_classes
+        )
+    tag = name.split(".", 1)[1] if "." in name else pretrained
+    if tag not in (True, "tf_coco"):
+        raise ValueError(f"unknown weights {tag!r} for {spec.name}; known: tf_coco")
+    if spec_changes or num_classes not in (None, len(COCO_CLASSES)):
+        raise ValueError(
+            f"{spec.name}.tf_coco is a {len(COCO_CLASSES)}-class COCO detector with its own "
+            "spec; build a fresh detector to change the classes or the spec"
+        )
+    try:
+        return load_pretrained_detector(spec.name)
+    except FileNotFoundError:
+        raise
+    except OSError as err:  # no network, offline mode: one line with the fetcher's reason
+        raise ValueError(f"could not get pretrained weights {spec.name}.tf_coco: {err}") from None
+
+
+def load_any_detector(
+    path_or_name: str | os.PathLike, device: str | torch.device = "cpu"
+) -> EfficientDet:
+    """An eval-mode detector on ``device`` from a detector file or a published weight name
+    (``efficientdet_d0.tf_coco``): what ``effnet.load`` and the commands run."""
+    from ..models import resolve_device
+    from .checkpoint import load_detector
+
+    if is_detector_name(str(path_or_name)):
+        model = create_detector(str(path_or_name), pretrained=True)
+    else:
+        model = load_detector(path_or_name)[0]
+    return model.eval().to(resolve_device(device))
+
+
+def detector_availability(name: str) -> str:
+    """``cached`` or ``download`` (:mod:`effnet.weights.available`'s words): the published
+    detectors are plain downloads into the cache the classifiers' weights share."""
+    from ..weights.available import CACHED, DOWNLOAD
+    from ..weights.fetch import weights_dir
+
+    return CACHED if (weights_dir() / DET_WEIGHTS[name].file).is_file() else DOWNLOAD

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from ..models import EfficientNet
 
 FORMAT = "effnet/1"
+#: The header ``format`` of a detector file (:mod:`effnet.detection.checkpoint` writes it).
+DETECTOR_FORMAT = "effnet-det/1"
+#: What a checkpoint's header ``task`` may say; every command dispatches on it (:func:`read_task`).
+TASKS = ("classification", "detection")
 
 
 class CheckpointMismatchError(ValueError):
@@ -133,6 +137,7 @@ def save_model(
         raise ValueError(f"{len(class_names)} class names for a {num_classes}-class model")
     meta = {
         "format": FORMAT,
+        "task": "classification",
         "spec": spec.to_json(),
         "num_classes": str(num_classes),
         "in_chans": str(model.in_chans),
@@ -177,6 +182,34 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     }
     _check_size(path, header, held)
     return header
+
+
+def read_task(path: str | os.PathLike) -> str:
+    """The task of the model a checkpoint holds: ``"classification"`` or ``"detection"``.
+
+    The header's ``task`` says it; a file written before the field existed is a detector when its
+    ``format`` is the detector's and a classifier otherwise. Anything that is not a readable
+    safetensors file (a weight name, a ``.pth``, a damaged file) counts as a classifier, so the
+    classifier's loader gives its own error for it.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() != ".safetensors":
+        return "classification"
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception:  # safetensors raises its own error types for corrupt headers
+        return "classification"
+    if "task" not in meta:
+        return "detection" if meta.get("format") == DETECTOR_FORMAT else "classification"
+    if meta["task"] not in TASKS:
+        raise ValueError(
+            f"{path}: header field 'task' is invalid ({meta['task'][:40]!r}; expected one of "
+            f"{', '.join(TASKS)})"
+        )
+    return meta["task"]
 
 
 def _check_size(path: Path, header: dict[str, Any], held: int) -> None:

@@ -115,8 +115,18 @@ def load_checkpoint_file(
         out_indices = overrides.pop("out_indices", None)
         net = load_checkpoint_file(path, wanted, build_wanted, **overrides)
         return net.as_features(out_indices)
-    from .checkpoint import NotEffnetCheckpointError, UnreadableCheckpointError, read_metadata
+    from .checkpoint import (
+        NotEffnetCheckpointError,
+        UnreadableCheckpointError,
+        read_metadata,
+        read_task,
+    )
 
+    if read_task(path) == "detection":
+        raise ValueError(
+            f"{path} is a detector checkpoint, not a classifier's: effnet.load returns it, and "
+            "'effnet detect', 'effnet eval' and 'effnet export' run it"
+        )
     try:
         spec = read_metadata(path)["spec"]
     except NotEffnetCheckpointError:  # not an effnet checkpoint: maybe a plain state dict
