@@ -89,6 +89,21 @@ def test_overrides_that_change_the_recipe_get_their_own_run_folder(monkeypatch, 
     assert [c.output_dir for c, _ in calls[-2:]] == ["runs/b0_digits", "runs/mine"]
 
 
+def test_a_detection_configs_overrides_get_their_own_run_folder_too(monkeypatch, capsys):
+    """Detection configs follow the same rule: `--override epochs=3` must not land on (and then
+    refuse, or resume) the config's own runs/d0_shapes."""
+    calls = []
+    monkeypatch.setattr(
+        "effnet.detection.train.train_detector", lambda cfg, **kw: calls.append((cfg, kw))
+    )
+    detection = "configs/d0_shapes.py"
+    assert main(["train", "--config", detection, "--override", "epochs=3", "num_workers=0"]) == 0
+    assert calls[-1][0].output_dir == "runs/d0_shapes-epochs3" and calls[-1][0].epochs == 3
+    assert "writes to runs/d0_shapes-epochs3, not the config's" in capsys.readouterr().out
+    assert main(["train", "--config", detection, "--override", "device=cpu"]) == 0
+    assert calls[-1][0].output_dir == "runs/d0_shapes"
+
+
 def test_a_scaled_spec_trained_at_the_configs_resolution_is_announced(
     monkeypatch, capsys, tmp_path
 ):

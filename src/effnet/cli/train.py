@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..train.rundir import with_derived_output_dir
 from . import add_override_argument, example_help
 
 if TYPE_CHECKING:
@@ -46,34 +45,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-#: Overrides that say where or how a run goes, not what it trains: they keep the config's folder.
-NEUTRAL_OVERRIDES = frozenset(
-    {"output_dir", "data_dir", "device", "num_workers", "log_every", "save_every_steps",
-     "eval_every", "compile"}
-)  # fmt: skip
-
-
-def derived_output_dir(output_dir: str, overrides: list[str]) -> str | None:
-    """``runs/b0_digits-epochs5-image_size32`` for ``epochs=5 image_size=32``: a changed recipe
-    gets its own folder instead of landing on the config's run; None when nothing changes it."""
-    parts = []
-    for item in overrides:
-        key, _, value = (part.strip() for part in item.partition("="))
-        if key == "output_dir":
-            return None
-        if key not in NEUTRAL_OVERRIDES:
-            parts.append(re.sub(r"[^A-Za-z0-9._]+", "_", key + Path(value).name))
-    return f"{output_dir}-{'-'.join(parts)}"[:200] if parts else None
-
-
-def _notes(cfg: TrainConfig, config_dir: str) -> None:
-    """What the command changed or what the config overrides, said before the run starts."""
+def _folder_note(cfg: Any, config_dir: str) -> None:
+    """Say where a run whose overrides changed its recipe writes, before it starts."""
     if cfg.output_dir != config_dir:
         print(
             f"note: --override changes the recipe, so this run writes to {cfg.output_dir}, not "
             f"the config's {config_dir} (set output_dir= to choose; --resume with the same "
             "overrides continues it)"
         )
+
+
+def _notes(cfg: TrainConfig, config_dir: str) -> None:
+    """What the command changed or what the config overrides, said before the run starts."""
+    _folder_note(cfg, config_dir)
     if cfg.model.endswith(".json") and cfg.image_size is not None:
         from ..registry import get_spec
 
@@ -94,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cfg = module.train_config(args.override)
     config_dir = cfg.output_dir
-    derived = derived_output_dir(cfg.output_dir, args.override)
-    if derived is not None:
-        cfg = cfg.replace(output_dir=derived)
+    cfg = with_derived_output_dir(cfg, args.override)
     _notes(cfg, config_dir)
     train(cfg, resume=args.resume, overwrite=args.overwrite)
     return 0
@@ -111,5 +93,8 @@ def _run_detection(module: ConfigModule, args: argparse.Namespace) -> bool:
         return False
     from ..detection.train import train_detector
 
+    config_dir = detection.output_dir
+    detection = with_derived_output_dir(detection, args.override)
+    _folder_note(detection, config_dir)
     train_detector(detection, resume=args.resume, overwrite=args.overwrite)
     return True

@@ -7,6 +7,8 @@ and pid, kept locked with ``flock`` while the run lives, so a killed run's lock 
 the process is gone (and is then reported and taken over). A fresh run refuses a folder that holds
 another run's files unless told ``overwrite``; ``resume`` continues the run that is there, whatever
 the folder is called now (the lock and ``last.pt`` are found through the folder, not its spelling).
+A run whose ``--override`` changes its recipe gets a folder of its own (:func:`derived_output_dir`),
+so it never resumes or refuses the config's own run.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..fileio import HOST, open_locked, owner_gone, same_file
 
@@ -187,3 +191,32 @@ def claim(
         if created:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if empty
+
+
+#: Fields that say where or how a run goes, not what it trains, in every task's config: an override
+#: of these keeps the config's run folder; any other override derives a folder of its own.
+PLACEMENT_FIELDS = frozenset(
+    {"output_dir", "data_dir", "device", "num_workers", "log_every", "save_every_steps",
+     "eval_every", "compile"}
+)  # fmt: skip
+
+
+def derived_output_dir(output_dir: str, overrides: list[str]) -> str | None:
+    """``runs/b0_digits-epochs5-image_size32`` for ``epochs=5 image_size=32``: a changed recipe
+    gets its own folder instead of landing on the config's run; None when nothing changes it (only
+    :data:`PLACEMENT_FIELDS` overridden) or when ``output_dir=`` itself is overridden."""
+    parts = []
+    for item in overrides:
+        key, _, value = (part.strip() for part in item.partition("="))
+        if key == "output_dir":
+            return None
+        if key not in PLACEMENT_FIELDS:
+            parts.append(re.sub(r"[^A-Za-z0-9._]+", "_", key + Path(value).name))
+    return f"{output_dir}-{'-'.join(parts)}"[:200] if parts else None
+
+
+def with_derived_output_dir(cfg: Any, overrides: list[str]) -> Any:
+    """``cfg`` writing to :func:`derived_output_dir`'s folder when the overrides change its recipe
+    (a classification or a detection config alike: both have ``output_dir`` and ``replace``)."""
+    derived = derived_output_dir(cfg.output_dir, overrides)
+    return cfg if derived is None else cfg.replace(output_dir=derived)
