@@ -238,3 +238,27 @@ def test_ctrl_c_inside_torch_save_is_a_keyboard_interrupt_and_keeps_the_old_file
     assert len(writes) > 2  # the write went on to its end, and only then was interrupted
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_a_file_to_read_that_is_a_folder_or_a_fifo_is_named_as_what_it_is(tmp_path):
+    from effnet.fileio import existing_file
+
+    (tmp_path / "w.safetensors").write_bytes(b"x")
+    assert existing_file(tmp_path / "w.safetensors", "checkpoint") == tmp_path / "w.safetensors"
+    with pytest.raises(IsADirectoryError, match=f"checkpoint {tmp_path} is a folder, not a file"):
+        existing_file(tmp_path, "checkpoint")
+    os.mkfifo(tmp_path / "pipe.safetensors")
+    with pytest.raises(OSError, match=r"pipe\.safetensors is not a regular file"):
+        existing_file(tmp_path / "pipe.safetensors", "checkpoint")
+    with pytest.raises(FileNotFoundError, match=r"gone\.safetensors does not exist"):
+        existing_file(tmp_path / "gone.safetensors", "checkpoint")
+
+
+@pytest.mark.parametrize("command", [["eval", "DATA"], ["export", "--out", "OUT.onnx"]])
+def test_weights_that_name_a_folder_say_so_in_one_line(tmp_path, capsys, command):
+    from effnet.cli import main
+
+    argv = [a.replace("DATA", str(tmp_path)).replace("OUT", str(tmp_path / "m")) for a in command]
+    assert main([*argv, "--weights", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"weights file {tmp_path} is a folder, not a file") and "\n" not in err

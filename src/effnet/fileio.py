@@ -262,6 +262,23 @@ def write_with(path: str | os.PathLike, writer: Any, durable: bool = False) -> P
     return path
 
 
+def existing_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path when it is a file to read; else the one error that says what is there.
+
+    "does not exist" for a folder sends a user looking for a typo in a path that is right: a
+    folder is named as a folder, and anything else that is not a regular file (a FIFO, a socket)
+    as not a file.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder, not a file")
+    if path.exists():
+        raise OSError(f"{what} {path} is not a regular file")
+    raise FileNotFoundError(f"{what} {path} does not exist")
+
+
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether two paths name one file (through links, ``..`` and relative spellings)."""
     a, b = Path(a), Path(b)

@@ -147,7 +147,7 @@ def test_auto_backend_is_resolved_once_on_b0(monkeypatch, fake, capsys):
         (["--latency-ms", "0"], "the budget must be positive"),
         (["--throughput", "-3"], "the budget must be positive"),
         (["--latency-ms", "10", "--runs", "0"], "argument --runs: must be at least 1, got 0"),
-        (["--latency-ms", "10", "--threads", "-2"], "threads must be positive"),
+        (["--latency-ms", "10", "--threads", "-2"], "--threads: must be in [1, 1024], got -2"),
         (["--latency-ms", "10", "--time-limit", "-1"], "time limit must not be negative"),
     ],
 )

@@ -268,3 +268,7 @@ def float_in(
 #: Common ``type=`` helpers: counts that must be at least one, counts that may be zero.
 positive_int = int_in(1)
 natural_int = int_in(0)
+#: ``--threads``: more than this is no machine's core count, and each thread costs a stack and
+#: an engine's per-thread buffers (100,000 would exhaust memory before doing any work).
+MAX_THREADS = 1024
+thread_count = int_in(1, MAX_THREADS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from . import positive_int
+from . import thread_count
 
 if TYPE_CHECKING:
     from ..deploy.artifact import DeployedModel
@@ -94,7 +94,7 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
         "--calibration",
         help="images to calibrate int8 on: 'digits' (the embedded training split) or a folder",
     )
-    p.add_argument("--threads", type=positive_int, help="engine threads (default: torch's)")
+    p.add_argument("--threads", type=thread_count, help="engine threads (default: torch's)")
 
 
 def load_for_inference(args: argparse.Namespace) -> EfficientNet | DeployedModel:

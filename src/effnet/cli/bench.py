@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 
 from ..spec import MAX_RESOLUTION
-from . import add_overwrite_argument, example_help, float_in, int_in, natural_int, positive_int
+from . import (
+    add_overwrite_argument,
+    example_help,
+    float_in,
+    int_in,
+    natural_int,
+    positive_int,
+    thread_count,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=positive_int, default=1)
     p.add_argument(
-        "--threads", type=positive_int, help="intra-op threads (default: torch's; 1 in Table 4)"
+        "--threads", type=thread_count, help="intra-op threads (default: torch's; 1 in Table 4)"
     )
     p.add_argument(
         "--backend",

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from ..spec import MAX_RESOLUTION
-from . import add_overwrite_argument, example_help, float_in, int_in, positive_int
+from . import add_overwrite_argument, example_help, float_in, int_in, positive_int, thread_count
 from ._weights import add_weights_args, describe, is_detector, load_from_args, load_images
 
 FORMAT_CHOICES = ("onnx", "openvino", "torchscript", "tflite", "executorch")
@@ -83,7 +83,7 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
         "'legacy'",
     )
     p.add_argument(
-        "--threads", type=positive_int, help="engine threads for the checks (default: torch's)"
+        "--threads", type=thread_count, help="engine threads for the checks (default: torch's)"
     )
     p.add_argument(
         "--tolerance", type=float_in(0), default=1e-4, help="fp32: max abs difference allowed"

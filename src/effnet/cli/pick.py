@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import example_help, positive_int
+from . import example_help, positive_int, thread_count
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch-size", type=positive_int, help="default: 1 for --latency-ms, 32 for --throughput"
     )
-    p.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
+    p.add_argument("--threads", type=thread_count, help="intra-op threads (default: torch's)")
     p.add_argument("--backend", choices=BENCH_BACKENDS, default="auto")
     p.add_argument(
         "--precision",

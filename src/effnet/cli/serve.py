@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import example_help
+from . import example_help, thread_count
 from ._weights import ARTIFACT_HELP
 
 
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("fp32", "bf16", "auto"),
         help="precision for a checkpoint (default fp32); serve an int8 file for int8",
     )
-    p.add_argument("--threads", type=int, help="engine threads (default: torch's)")
+    p.add_argument("--threads", type=thread_count, help="engine threads (default: torch's)")
     p.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1 only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-batch", type=int, default=32, help="largest batch (default 32)")

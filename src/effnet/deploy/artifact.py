@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..data.preprocess import Preprocess
+from ..fileio import existing_file
 from .backends import RUN_BACKENDS
 from .metadata import (
     ENGINE_FORMATS,
@@ -151,8 +152,7 @@ def load_artifact(path: str | os.PathLike, threads: int | None = None) -> Deploy
     fmt = format_for_path(path)
     if fmt is None:
         raise ValueError(f"{path} is not a deployable file (.onnx .xml .pt .tflite .pte)")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
+    existing_file(path, "deployable file")
     info, run = _format_module(fmt).load(path, threads or torch.get_num_threads())
     if info.format != fmt.name:
         raise ArtifactError(f"{path}: its metadata says {info.format}, the file is {fmt.name}")

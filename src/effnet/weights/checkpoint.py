@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..data.preprocess import Preprocess, default_preprocess
-from ..fileio import write_with
+from ..fileio import existing_file, write_with
 from ..flops import check_size, count
 from ..spec import NetSpec
 
@@ -156,9 +156,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The decoded header of an effnet checkpoint (spec, classes, preprocessing, extra)."""
     from safetensors import safe_open
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    path = existing_file(path, "checkpoint")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..fileio import existing_file
 from ..registry import get_spec
 from ..spec import NetSpec
 
@@ -88,7 +89,7 @@ def load(
     if path.is_file():
         net = load_checkpoint_file(path, wanted)
     elif _is_path(text):
-        raise FileNotFoundError(f"weights file {path} does not exist")
+        existing_file(path, "weights file")  # names what is there instead
     else:
         net = _load_registered(text, wanted)
     return with_default_metadata(net).eval().to(resolve_device(device))
