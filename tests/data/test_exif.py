@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
+import effnet
 from effnet.cli import main
 from effnet.data import Preprocess, eval_transform
 from effnet.data.images import decode_image, open_image
@@ -140,3 +141,16 @@ def test_predict_cam_and_eval_see_the_tagged_photo_as_the_upright_one(
     folder = ImageFolder(tmp_path / "data")  # eval's and training's reader
     pixels = {Path(p).name: np.asarray(folder[i][0]) for i, (p, _) in enumerate(folder.samples)}
     assert np.array_equal(pixels["tagged.png"], pixels["upright.png"])
+
+
+def test_a_tagged_photo_given_in_memory_is_answered_as_its_file_is(photo_model, tmp_path):
+    """``effnet.predict(model, Image.open(path))`` turns the image as the file path would."""
+    path = tmp_path / "tagged.png"
+    path.write_bytes(tagged(6))
+    from_file = effnet.predict(photo_model, path, top_k=3)[0]
+    with Image.open(path) as opened:
+        in_memory = effnet.predict(photo_model, opened, top_k=3)[0]
+    sideways = effnet.predict(photo_model, Image.fromarray(stored()), top_k=3)[0]
+    assert in_memory.indices == from_file.indices
+    assert in_memory.probabilities == pytest.approx(from_file.probabilities, abs=1e-6)
+    assert sideways.probabilities != pytest.approx(from_file.probabilities, abs=1e-3)

@@ -94,9 +94,11 @@ def in_memory_images(images: Any) -> list[tuple[Path, Any]] | None:
     import numpy as np
     from PIL import Image
 
+    from ..data.images import upright
+
     def pictures(item: Any) -> list[Any]:
-        if isinstance(item, Image.Image):
-            return [item]
+        if isinstance(item, Image.Image):  # as a file of it would be read: EXIF orientation applied
+            return [upright(item)]
         if isinstance(item, np.ndarray) and item.dtype == np.uint8 and item.ndim in (2, 3):
             return [Image.fromarray(item)]
         if isinstance(item, torch.Tensor) and item.ndim in (3, 4):
