@@ -26,7 +26,8 @@ def _private_cache(monkeypatch, tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def _shared_extension_builds(tmp_path_factory):
-    """The fused backend's C++ build (16-60 s) is made once per test run, not once per
+    """The fused backend's C++ build (16-60 s) and the short detector training
+    (tests/detection/trained.py, 50-100 s) are made once per test run, not once per
     worker: the folder above a worker's base folder is the run's own. Session-wide, so module
     fixtures that build it see the same folder as the tests."""
     run_folder = tmp_path_factory.getbasetemp()
@@ -34,6 +35,7 @@ def _shared_extension_builds(tmp_path_factory):
         run_folder = run_folder.parent
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TORCH_EXTENSIONS_DIR", str(run_folder / "torch_extensions"))
+        patch.setenv("EFFNET_TEST_RUN_DIR", str(run_folder))  # tests/detection/trained.py
         yield
 
 
