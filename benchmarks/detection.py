@@ -1,14 +1,17 @@
 """EfficientDet benchmarks: the full shapes run (mAP, wall time) and D0-D3 latency vs the paper.
 
-    .venv/bin/python benchmarks/detection.py train     # effnet train --config configs/d0_shapes.py
+    .venv/bin/python benchmarks/detection.py train     # configs/d0_shapes.py, fp32 then bf16 AMP
     .venv/bin/python benchmarks/detection.py latency   # D0-D3 CPU latency at the paper's sizes
     .venv/bin/python benchmarks/detection.py cost      # D0-D7 parameters and FLOPs vs the paper
 
-``train`` runs the config through the CLI, as a user would, and reads the scores the run wrote
-into its checkpoint; ``latency`` times batch-1 inference (median of ``--repeats`` after a warm-up)
-at each model's own input size with ``torch.set_num_threads(--threads)``. The paper's latencies
-are GPU figures (Titan V, batch 1), printed beside ours for scale only. Results go to stdout and,
-with ``--json``, to a file.
+``train`` runs the config through the CLI on the training engine, as a user would, once per
+``--amp`` mode (default: ``none`` then ``bf16``, one after the other on the same machine, each
+into its own run folder), and reads the scores each run wrote into ``summary.json`` and its
+checkpoint; the CPU's model and flags are printed first, as the wall times depend on them.
+``latency`` times batch-1 inference (median of ``--repeats`` after a warm-up) at each model's
+own input size with ``torch.set_num_threads(--threads)``. The paper's latencies are GPU figures
+(Titan V, batch 1), printed beside ours for scale only. Results go to stdout and, with
+``--json``, to a file.
 """
 
 from __future__ import annotations
@@ -63,18 +66,23 @@ def latency(name: str, threads: int, repeats: int) -> float:
     return statistics.median(times) * 1000
 
 
-def train_run(overrides: list[str]) -> dict[str, object]:
+def train_run(overrides: list[str], amp: str) -> dict[str, object]:
+    """One full ``effnet train --config configs/d0_shapes.py`` at ``amp``, into its own folder."""
     from effnet.cli import main
     from effnet.detection.checkpoint import load_detector
-    from effnet.detection.config import load_detection_config
+    from effnet.train.config import load_config
 
-    cfg = load_detection_config(ROOT / "configs" / "d0_shapes.py", overrides)
+    config = ROOT / "configs" / "d0_shapes.py"
+    overrides = [*overrides, f"amp={amp}"]
+    cfg = load_config(config, overrides)
+    out = Path(f"{cfg.output_dir}-bench-{amp}")
+    overrides.append(f"output_dir={out}")
     start = time.perf_counter()
-    args = ["train", "--config", str(ROOT / "configs" / "d0_shapes.py")]
-    assert main([*args, "--override", *overrides] if overrides else args) == 0
+    assert main(["train", "--config", str(config), "--overwrite", "--override", *overrides]) == 0
     wall = time.perf_counter() - start
-    _, extra = load_detector(Path(cfg.output_dir) / "model.safetensors")
-    return {"wall_s": wall, **extra}
+    _, extra = load_detector(out / "model.safetensors")
+    summary = json.loads((out / "summary.json").read_text())
+    return {"amp": amp, "wall_s": wall, "train_s": summary["wall_time_s"], **extra}
 
 
 def main() -> None:
@@ -84,12 +92,26 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", default="d0,d1,d2,d3")
     parser.add_argument("--override", nargs="*", default=[], help="config overrides for train")
+    parser.add_argument("--amp", nargs="+", default=["none", "bf16"], help="train: AMP modes")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     results: dict[str, object] = {}
     if args.what == "train":
-        results = train_run(args.override)
-        print(json.dumps(results, indent=2))
+        from effnet.deploy.cpu import cpu_info
+
+        cpu = cpu_info()
+        print(f"{cpu.header()}\nall flags: {' '.join(sorted(cpu.flags))}", flush=True)
+        runs = [train_run(args.override, amp) for amp in args.amp]
+        results = {"cpu": cpu.header(), "runs": runs}
+        print(f"{'amp':<6} {'wall s':>8} {'test mAP':>9} {'mAP@.5':>7} {'val mAP':>8}")
+        for r in runs:
+            print(f"{r['amp']:<6} {r['wall_s']:>8.0f} {100 * r['test_map']:>9.2f} "
+                  f"{100 * r['test_map50']:>7.2f} {100 * r['val_map']:>8.2f}")  # fmt: skip
+        if len(runs) > 1:
+            print(
+                f"wall time {runs[1]['amp']} / {runs[0]['amp']}: "
+                f"{runs[1]['wall_s'] / runs[0]['wall_s']:.2f}"
+            )
     elif args.what == "cost":
         print(f"{'model':<16} {'params (M)':>10} {'paper':>6} {'GMACs':>8} {'paper':>6}")
         for name in DET_SPECS:

@@ -93,9 +93,7 @@ def test_a_detection_configs_overrides_get_their_own_run_folder_too(monkeypatch,
     """Detection configs follow the same rule: `--override epochs=3` must not land on (and then
     refuse, or resume) the config's own runs/d0_shapes."""
     calls = []
-    monkeypatch.setattr(
-        "effnet.detection.train.train_detector", lambda cfg, **kw: calls.append((cfg, kw))
-    )
+    monkeypatch.setattr("effnet.train.train", lambda cfg, **kw: calls.append((cfg, kw)))
     detection = "configs/d0_shapes.py"
     assert main(["train", "--config", detection, "--override", "epochs=3", "num_workers=0"]) == 0
     assert calls[-1][0].output_dir == "runs/d0_shapes-epochs3" and calls[-1][0].epochs == 3

@@ -4,17 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from effnet.detection.config import (
-    DetectionConfig,
-    apply_detection_overrides,
-    load_detection_config,
-)
+from effnet.detection.config import DetectionConfig
+from effnet.train.config import apply_overrides, load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def test_the_shapes_config_and_overrides():
-    cfg = load_detection_config(CONFIGS / "d0_shapes.py", ["epochs=3", "image_size=none"])
+    cfg = load_config(CONFIGS / "d0_shapes.py", ["epochs=3", "image_size=none"])
     assert isinstance(cfg, DetectionConfig)
     assert (cfg.model, cfg.epochs, cfg.image_size, cfg.dataset) == (
         "efficientdet_d0",
@@ -22,11 +19,16 @@ def test_the_shapes_config_and_overrides():
         None,
         "shapes",
     )
-    assert load_detection_config("d0_shapes").image_size == 64  # by name, as `effnet train` does
+    assert load_config("d0_shapes").image_size == 64  # by name, as `effnet train` does
 
 
 def test_classification_configs_are_not_detection_configs():
-    assert load_detection_config(CONFIGS / "b0_digits.py") is None
+    assert not isinstance(load_config(CONFIGS / "b0_digits.py"), DetectionConfig)
+
+
+def test_a_classifiers_setting_is_refused_by_name():
+    with pytest.raises(ValueError, match="label_smoothing, autoaugment: a classifier's setting"):
+        DetectionConfig(autoaugment="imagenet", label_smoothing=0.1)
 
 
 @pytest.mark.parametrize(
@@ -40,7 +42,7 @@ def test_classification_configs_are_not_detection_configs():
 )
 def test_bad_overrides_name_the_field(override, message):
     with pytest.raises(ValueError, match=message):
-        apply_detection_overrides(DetectionConfig(), [override])
+        apply_overrides(DetectionConfig(), [override])
 
 
 def test_coco_needs_a_folder():

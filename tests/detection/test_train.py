@@ -1,4 +1,5 @@
-"""Training a detector end to end on the shapes set, with the engine's resume, EMA and logs."""
+"""Training a detector end to end on the shapes set, through the one training loop: its resume,
+EMA, logs, run-folder lock and divergence guard."""
 
 import json
 
@@ -6,14 +7,15 @@ import pytest
 import torch
 
 from effnet.cli import main
-from effnet.detection import train
 from effnet.detection.checkpoint import load_detector
 from effnet.detection.config import DetectionConfig
 from effnet.detection.evaluate import evaluate_detector
 from effnet.detection.model import EfficientDet
-from effnet.detection.train import recalibrate_bn, train_detector
+from effnet.detection.task import DetectionTask, recalibrate_bn
+from effnet.detection.train import train_detector
 from effnet.train import rundir
 from effnet.train.divergence import DivergedError, nonfinite_tensors
+from tests.cli.test_train import one_error_line
 
 from .cocofiles import REVERSED, renumbered
 from .trained import trained_run
@@ -37,7 +39,7 @@ def test_a_short_training_beats_an_untrained_detector_by_far():
     # the run's records: training loss falls, validation is logged, curves are drawn
     records = [json.loads(line) for line in (root / "run" / "log.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in records if r["kind"] == "train"]
-    assert len(losses) == 12 and losses[-1] < 0.6 * losses[0]
+    assert len(losses) == 30 and losses[-1] < 0.6 * losses[0]  # every 2 steps: 8+ an epoch
     assert [r["epoch"] for r in records if r["kind"] == "eval"] == [1, 2, 3]
     assert (root / "run" / "curves.png").stat().st_size > 10_000
 
@@ -61,7 +63,7 @@ def test_resume_continues_exactly(tmp_path):
         path.write_text(json.dumps(renumbered(json.loads(path.read_text()), REVERSED)))
     resumed = train_detector(DetectionConfig(**small, output_dir=str(tmp_path / "b")), resume=True)
     assert (straight.steps, resumed.steps) == (4, 4)
-    assert resumed.val_map == straight.val_map
+    assert resumed.history[-1]["val_map"] == straight.history[-1]["val_map"]
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     for key in ("model", "ema"):
@@ -99,28 +101,40 @@ def test_the_run_folder_is_held_as_a_classifiers_is(tmp_path):
 
 def _poisoned(monkeypatch, at_step, what):
     """Make training step ``at_step`` (1-based) go NaN: its loss, or the weights it updates."""
-    real = train.train_step
+    real = DetectionTask.loss
     calls = []
 
-    def step(model, images, targets, clip=0.0):
-        losses = real(model, images, targets, clip)
+    def loss(task, outputs, targets, images):
+        value = real(task, outputs, targets, images)
+        if not torch.is_grad_enabled():  # scoring, not a training step
+            return value
         calls.append(1)
         if len(calls) < at_step:
-            return losses
-        if what == "loss":
-            return tuple(torch.full_like(loss, float("nan")) for loss in losses)
-        with torch.no_grad():
-            next(model.parameters()).fill_(float("inf"))
-        return losses
+            return value
+        return value * float("nan")
 
-    monkeypatch.setattr(train, "train_step", step)
+    real_step = torch.optim.AdamW.step
+    steps = []
+
+    def step(optimizer, *args, **kwargs):
+        result = real_step(optimizer, *args, **kwargs)
+        steps.append(1)
+        if len(steps) >= at_step:
+            with torch.no_grad():
+                optimizer.param_groups[0]["params"][0].fill_(float("inf"))
+        return result
+
+    if what == "loss":
+        monkeypatch.setattr(DetectionTask, "loss", loss)
+    else:
+        monkeypatch.setattr(torch.optim.AdamW, "step", step)
 
 
 @pytest.mark.parametrize(
     ("what", "at_step", "expected"),
     [("loss", 3, "the loss is nan at step 3"),
      # the last step's weights: no later loss sees them, the check before scoring does
-     ("weights", 4, "the model weights hold NaN or infinite values after step 4, epoch 2")],
+     ("weights", 4, "the weights hold NaN or infinite values after step 4, epoch 2")],
 )  # fmt: skip
 def test_a_diverged_step_stops_the_run_and_keeps_the_last_finite_state(
     tmp_path, monkeypatch, what, at_step, expected
@@ -147,8 +161,9 @@ def test_an_absurd_learning_rate_is_exit_2_not_a_saved_model(tmp_path, capsys):
         "from effnet.detection.config import DetectionConfig\n\n"
         f"def get_config():\n    return DetectionConfig(**{fields!r})\n"
     )
-    assert main(["train", "--config", str(config)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("effnet train: error: training diverged: ") and "\n" not in err
+    code = main(["train", "--config", str(config)])
+    one_error_line(
+        capsys, code, "training diverged: the weights predict NaN", "lower lr_per_256 (or lr"
+    )
     assert not (tmp_path / "run" / "model.safetensors").exists()
     assert not (tmp_path / "run" / "last.pt").exists()

@@ -1,5 +1,6 @@
 """Data order: a pure function of (seed, epoch), dealt over ranks, resumable mid-epoch."""
 
+import pytest
 import torch
 from torch.utils.data import Dataset
 
@@ -59,6 +60,45 @@ def test_a_resumed_epoch_replays_exactly_the_remaining_batches():
     rest = EpochBatches(rank_sampler(data, rank(1, 2), 5), 2, 2, count=4, start=3, seed=5)
     assert len(rest) == 1
     assert list(rest) == whole[3:]
+
+
+@pytest.mark.parametrize(("world", "accum"), [(2, 1), (2, 2), (4, 1), (3, 2)])
+def test_ranks_and_micro_batches_cut_a_step_into_the_same_shards(world, accum):
+    """W processes of A micro-batches and one process of W x A micro-batches: each step's shards
+    hold the same images, so a one-process run can stand in for a distributed one exactly. The
+    incomplete last step (2 micro-batches of 3, 2 images) is dealt the same way too."""
+    data, micro, steps = Numbers(200), 2, 3
+    parts = world * accum
+    tail = (3, 2) if accum == 2 else ()
+    ranks = [
+        list(EpochBatches(rank_sampler(data, rank(r, world), 5), 1, micro, count=steps * accum,
+                          start=0, seed=5, tail=tail, accum=accum))
+        for r in range(world)
+    ]  # fmt: skip
+    one_tail = tuple(tail[j % accum] for j in range(parts)) if tail else ()
+    shares = []
+    for r in range(world):
+        sampler = rank_sampler(data, rank(r, world), 5)
+        sampler.set_epoch(1)
+        shares.append(list(sampler))
+    order = [i for dealt in zip(*shares, strict=True) for i in dealt]  # the whole shuffle
+    single = list(_dealt(order, micro, steps, parts, one_tail))
+    for step, shards in enumerate(single):
+        mine = {
+            frozenset(i for i, _ in ranks[r][step * accum + j])
+            for r in range(world)
+            for j in range(accum)
+        }
+        assert mine == {frozenset(shard) for shard in shards}, step
+
+
+def _dealt(order, micro, steps, parts, tail):
+    """One process's micro-batches of ``order`` by the documented rule (round-robin in a step)."""
+    at = 0
+    for size in [micro * parts] * steps + ([sum(tail)] if tail else []):
+        step = order[at : at + size]
+        at += size
+        yield [step[j::parts] for j in range(parts)]
 
 
 def test_building_and_iterating_the_train_loader_leaves_the_global_rng_alone():

@@ -155,7 +155,7 @@ def test_saved_state_resumes_into_a_fresh_one_and_continues_identically(tmp_path
     python_draw = random.random()
 
     resumed = small_state(1)  # ... and a new process picks it up from the file
-    resume_state(tmp_path / "last.pt", cfg, ONE, resumed, CLASSES)
+    resume_state(tmp_path / "last.pt", load_state(tmp_path / "last.pt"), cfg, ONE, resumed, CLASSES)
     assert resumed.progress == Progress(step=3, history=[{"step": 3, "val_acc": 0.5}])
     assert resumed.best_model.keys() == state.best_model.keys()
     take_steps(resumed, 2)

@@ -22,7 +22,7 @@ import effnet.train
 from effnet.cli import main
 from effnet.data import Preprocess
 from effnet.train import TrainConfig, load_config, train
-from effnet.train.checkpoint import resume_state, save_state
+from effnet.train.checkpoint import load_state, resume_state, save_state
 from effnet.train.config import finetune_config
 from effnet.train.finetune import FINETUNE_DEFAULTS, default_workers, prepare
 from effnet.train.fit import choose_batch
@@ -188,14 +188,14 @@ def test_last_pt_names_the_best_weights_when_best_safetensors_holds_them(tmp_pat
     assert set(saved) == {"file", "sha256"}
 
     resumed = small_state(1)
-    resume_state(tmp_path / "last.pt", cfg, ONE, resumed, CLASSES)
+    resume_state(tmp_path / "last.pt", load_state(tmp_path / "last.pt"), cfg, ONE, resumed, CLASSES)
     assert all(torch.equal(resumed.best_model[k], v) for k, v in state.best_model.items())
     assert resumed.progress.best_val_acc == 0.75
 
     other = {k: v + 1 for k, v in state.best_model.items()}
     save_file(other, tmp_path / "best.safetensors")  # replaced since: the best is not there
     again = small_state(1)
-    resume_state(tmp_path / "last.pt", cfg, ONE, again, CLASSES)
+    resume_state(tmp_path / "last.pt", load_state(tmp_path / "last.pt"), cfg, ONE, again, CLASSES)
     assert again.best_model is None and again.progress.best_val_acc == -1.0
     assert "no longer holds the best weights so far (epoch 1.0)" in capsys.readouterr().err
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..train.rundir import with_derived_output_dir
 from . import add_override_argument, example_help
 
 if TYPE_CHECKING:
     from ..train import TrainConfig
-    from ..train.config import ConfigModule
 
 # CPU training runs many small ops; with OpenMP's default spin-waiting, two threads on two cores
 # that other processes also use spend most of their time spinning (measured here: 3-25 s per
@@ -45,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _folder_note(cfg: Any, config_dir: str) -> None:
+def _folder_note(cfg: TrainConfig, config_dir: str) -> None:
     """Say where a run whose overrides changed its recipe writes, before it starts."""
     if cfg.output_dir != config_dir:
         print(
@@ -70,31 +69,14 @@ def _notes(cfg: TrainConfig, config_dir: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train the config's run: a classifier or a detector, through the one training loop (the
+    config names its task)."""
     from ..train import train
     from ..train.config import load_config_module
 
-    module = load_config_module(args.config)  # the file runs once, whichever kind it holds
-    if _run_detection(module, args):
-        return 0
-    cfg = module.train_config(args.override)
+    cfg = load_config_module(args.config).train_config(args.override)
     config_dir = cfg.output_dir
     cfg = with_derived_output_dir(cfg, args.override)
     _notes(cfg, config_dir)
     train(cfg, resume=args.resume, overwrite=args.overwrite)
     return 0
-
-
-def _run_detection(module: ConfigModule, args: argparse.Namespace) -> bool:
-    """Train a detection config (``get_config()`` returns a DetectionConfig); False otherwise."""
-    from ..detection.config import detection_config
-
-    detection = detection_config(module, args.override)
-    if detection is None:
-        return False
-    from ..detection.train import train_detector
-
-    config_dir = detection.output_dir
-    detection = with_derived_output_dir(detection, args.override)
-    _folder_note(detection, config_dir)
-    train_detector(detection, resume=args.resume, overwrite=args.overwrite)
-    return True

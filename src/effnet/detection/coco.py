@@ -108,7 +108,10 @@ class CocoFolder(Dataset):
             img = stored
         return img
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Image ``item`` (an index, or the training loop's (index, augmentation seed): its flip
+        is then a pure function of the seed, so a resumed run replays it)."""
+        index, seed = item if isinstance(item, tuple) else (item, None)
         info = self.images[index]
         img = self.annotated_image(info)
         image, scale = letterbox(img, self.image_size, self.mean, self.std)
@@ -119,7 +122,7 @@ class CocoFolder(Dataset):
             boxes.append([x * scale, y * scale, (x + w) * scale, (y + h) * scale])
             labels.append(self.category_ids.index(ann["category_id"]))
         box_tensor = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-        if self.hflip and torch.rand(()) < 0.5:
+        if self.hflip and _coin(seed):
             image[:, :, : round(width)] = image[:, :, : round(width)].flip(-1)
             box_tensor = torch.stack(
                 [width - box_tensor[:, 2], box_tensor[:, 1], width - box_tensor[:, 0],
@@ -131,6 +134,12 @@ class CocoFolder(Dataset):
             "scale": float(scale),
         }
         return image, target
+
+
+def _coin(seed: int | None) -> bool:
+    """Heads with probability 0.5: from ``seed`` alone, or from torch's generator without one."""
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return bool(torch.rand((), generator=generator) < 0.5)
 
 
 def _is_file(path: Path) -> bool:

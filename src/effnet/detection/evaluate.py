@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from .coco import CocoFolder, collate
 from .metrics import coco_map
 from .model import EfficientDet
+from .postprocess import Detections
 
 #: Detections scored per image: COCO's limit, with a low threshold (AP integrates over recall).
 MAX_DETECTIONS = 100
@@ -37,6 +38,29 @@ class DetectionResult:
         return asdict(self)
 
 
+def coco_records(
+    found: list[Detections], targets: list[dict[str, Any]], category_ids: list[int | None]
+) -> list[dict[str, Any]]:
+    """COCO result records of a batch's detections, in the original images' pixels."""
+    results: list[dict[str, Any]] = []
+    for det, target in zip(found, targets, strict=True):
+        boxes = det.boxes.cpu() / target["scale"]
+        for box, score, label in zip(boxes, det.scores.cpu(), det.labels.cpu(), strict=True):
+            category = category_ids[int(label)]
+            if category is None:  # an unused label: no category to score it against
+                continue
+            x1, y1, x2, y2 = box.tolist()
+            results.append(
+                {
+                    "image_id": target["image_id"],
+                    "category_id": category,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "score": float(score),
+                }
+            )
+    return results
+
+
 @torch.no_grad()
 def predict_coco(
     model: EfficientDet, data: CocoFolder, batch_size: int = 16, device: str = "cpu"
@@ -48,21 +72,7 @@ def predict_coco(
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate)
     for images, targets in loader:
         found = model.detect(images.to(device), SCORE_THRESHOLD, MAX_DETECTIONS)
-        for det, target in zip(found, targets, strict=True):
-            boxes = det.boxes.cpu() / target["scale"]
-            for box, score, label in zip(boxes, det.scores.cpu(), det.labels.cpu(), strict=True):
-                category = data.category_ids[int(label)]
-                if category is None:  # an unused label: no category to score it against
-                    continue
-                x1, y1, x2, y2 = box.tolist()
-                results.append(
-                    {
-                        "image_id": target["image_id"],
-                        "category_id": category,
-                        "bbox": [x1, y1, x2 - x1, y2 - y1],
-                        "score": float(score),
-                    }
-                )
+        results += coco_records(found, targets, data.category_ids)
     model.train(was_training)
     return results
 

@@ -110,12 +110,23 @@ class EfficientDet(nn.Module):
         self, x: torch.Tensor, score_threshold: float = 0.05, max_detections: int = 100
     ) -> list[Detections]:
         """Boxes (x1, y1, x2, y2 in input pixels), scores and labels for each image of a batch."""
+        return self.detections(self(x), x.shape, score_threshold, max_detections)
+
+    def detections(
+        self,
+        outputs: tuple[list[torch.Tensor], list[torch.Tensor]],
+        input_shape: torch.Size,
+        score_threshold: float = 0.05,
+        max_detections: int = 100,
+    ) -> list[Detections]:
+        """:meth:`detect` from a forward pass's ``outputs`` on inputs of ``input_shape`` (so one
+        pass can give both a loss and boxes)."""
         from .anchors import anchors_for
         from .postprocess import postprocess
 
-        class_maps, box_maps = self(x)
-        anchors = anchors_for(self.spec, tuple(x.shape[-2:]), x.device)
-        size = (int(x.shape[-2]), int(x.shape[-1]))
+        class_maps, box_maps = outputs
+        size = (int(input_shape[-2]), int(input_shape[-1]))
+        anchors = anchors_for(self.spec, size, class_maps[0].device)
         return postprocess(
             class_maps, box_maps, anchors, self.num_classes, score_threshold, max_detections, size
         )

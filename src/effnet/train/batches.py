@@ -35,6 +35,11 @@ class EpochBatches(Sampler[list[tuple[int, int]]]):
     ``count`` micro-batches of ``micro_batch`` images, then the ``tail``: the sizes of the
     micro-batches of an incomplete last step (:mod:`.fit` decides whether there is one), cut from
     the images that follow. The cut is a pure function of its arguments, so a resume replays it.
+
+    A step's ``accum`` micro-batches deal its images round-robin (micro-batch j takes the step's
+    images j, j + accum, ...), as the sampler deals the shuffle to the ranks: so W processes of
+    A micro-batches and one process of W x A micro-batches train each step on the same shards of
+    the same images, and a one-process run can stand in for a distributed one, exactly.
     """
 
     def __init__(
@@ -46,30 +51,37 @@ class EpochBatches(Sampler[list[tuple[int, int]]]):
         start: int,
         seed: int,
         tail: Sequence[int] = (),
+        accum: int = 1,
     ) -> None:
         self.sampler, self.epoch, self.micro_batch = sampler, epoch, micro_batch
-        self.count, self.start, self.seed = count, start, seed
-        self.bounds = list(itertools.accumulate([micro_batch] * count + list(tail), initial=0))
+        self.count, self.start, self.seed, self.accum = count, start, seed, accum
+        sizes = [micro_batch] * count + list(tail)
+        self.bounds = list(itertools.accumulate(sizes, initial=0))
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         self.sampler.set_epoch(self.epoch)
         order = list(self.sampler)
         for b in range(self.start, len(self.bounds) - 1):
-            chunk = order[self.bounds[b] : self.bounds[b + 1]]
+            first = b - b % self.accum  # the step's first micro-batch
+            last = min(first + self.accum, len(self.bounds) - 1)
+            step = order[self.bounds[first] : self.bounds[last]]
+            chunk = step[b - first :: last - first]
             yield [(i, sample_seed(self.seed, self.epoch, i)) for i in chunk]
 
     def __len__(self) -> int:
         return len(self.bounds) - 1 - self.start
 
 
-def train_loader(dataset: Dataset, batches: EpochBatches, num_workers: int) -> DataLoader:
+def train_loader(
+    dataset: Dataset, batches: EpochBatches, num_workers: int, collate: Any = collate_skipping
+) -> DataLoader:
     """Loads ``batches``; unreadable images come out as ``Skipped`` beside each batch."""
     return DataLoader(
         dataset,
         batch_sampler=batches,
         num_workers=num_workers,
         multiprocessing_context=worker_context(num_workers),
-        collate_fn=collate_skipping,
+        collate_fn=collate,
         pin_memory=torch.cuda.is_available(),
         # A private generator: creating the loader must not draw from the global RNG, whose
         # state (dropout, stochastic depth) a resumed run has to replay exactly.
@@ -77,7 +89,9 @@ def train_loader(dataset: Dataset, batches: EpochBatches, num_workers: int) -> D
     )
 
 
-def shard_loader(dataset: Any, d: Dist, batch_size: int, num_workers: int) -> DataLoader:
+def shard_loader(
+    dataset: Any, d: Dist, batch_size: int, num_workers: int, collate: Any = collate_skipping
+) -> DataLoader:
     """Every ``world_size``-th image from this rank's on: the ranks' shards cover the set once."""
     return DataLoader(
         dataset,
@@ -85,6 +99,6 @@ def shard_loader(dataset: Any, d: Dist, batch_size: int, num_workers: int) -> Da
         sampler=list(range(d.rank, len(dataset), d.world_size)),
         num_workers=num_workers,
         multiprocessing_context=worker_context(num_workers),
-        collate_fn=collate_skipping,
+        collate_fn=collate,
         generator=torch.Generator(),  # as above: scoring must not move the training RNG
     )

@@ -11,6 +11,7 @@ here, before anything trains.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -197,7 +198,7 @@ def plan_run(cfg: TrainConfig, image_size: int, train_images: int, world_size: i
     total_steps = chosen.steps_per_epoch * cfg.epochs
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
-    base_lr = scaled_lr(cfg.lr_per_256, chosen.batch_size)
+    base_lr = cfg.lr if cfg.lr is not None else scaled_lr(cfg.lr_per_256, chosen.batch_size)
     note = chosen.line(base_lr) if chosen.worth_saying() else ""
     return Plan(
         image_size, chosen.micro_batch, chosen.steps_per_epoch, total_steps, base_lr,
@@ -248,14 +249,21 @@ def prepare_model(cfg: TrainConfig, spec: NetSpec, num_classes: int, d: Dist) ->
 
 
 def fresh_state(
-    cfg: TrainConfig, model: nn.Module, plan: Plan, amp_dtype: torch.dtype | None, d: Dist
+    cfg: TrainConfig,
+    model: nn.Module,
+    plan: Plan,
+    amp_dtype: torch.dtype | None,
+    d: Dist,
+    is_head: Callable[[str], bool] | None = None,
 ) -> TrainState:
     """What trains ``model`` from step 0: EMA, optimizer, the paper's schedule, the AMP scaler.
+
+    ``is_head`` names the head's parameters (the task's), for ``backbone_lr_scale`` and freezing.
 
     The scaler only scales for fp16; bf16 and fp32 gradients do not underflow.
     """
     ema = ModelEma(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay > 0 else None
-    optimizer = build_optimizer(cfg, param_groups(model, cfg), plan.base_lr)
+    optimizer = build_optimizer(cfg, param_groups(model, cfg, is_head), plan.base_lr)
     schedule = PaperSchedule(
         optimizer,
         plan.steps_per_epoch,

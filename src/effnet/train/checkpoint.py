@@ -7,8 +7,8 @@ train every label as its neighbour, or fail on the head's size). :class:`TrainSt
 set, held by the loop while it trains; :func:`save_state` and :func:`resume_state` move it to and
 from disk. The file is written to a temporary file in the same folder and renamed over the old
 one, which is atomic on POSIX, so a reader sees the previous complete state or the new one. The
-shareable weights (``model.safetensors``, ``best.safetensors``) go through
-:func:`export_weights`, which writes the same way.
+shareable weights (``model.safetensors``, ``best.safetensors``) are the task's to write
+(:meth:`effnet.train.task.Task.export`), atomically too.
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.datasets import DataSplits
 from ..fileio import write_with
-from ..weights.checkpoint import save_model
 from . import distributed
 from .config import TrainConfig
 from .ema import ModelEma
@@ -263,12 +261,23 @@ def restore_best(saved: Any, best_file: Path, state: TrainState, d: distributed.
     return None
 
 
+def saved_classes(saved: dict[str, Any] | None) -> list[str] | None:
+    """The class names, in label order, of a state :func:`load_state` read (None: no state, or
+    one saved before the names were kept)."""
+    names = saved.get("classes") if saved is not None else None
+    return list(names) if names is not None else None
+
+
 def resume_state(
-    path: Path, cfg: TrainConfig, d: distributed.Dist, state: TrainState, classes: Sequence[str]
+    path: Path,
+    saved: dict[str, Any],
+    cfg: TrainConfig,
+    d: distributed.Dist,
+    state: TrainState,
+    classes: Sequence[str],
 ) -> None:
-    """Load ``path`` into ``state`` and this rank's RNGs, after checking that the classes and the
-    recipe are the same."""
-    saved = load_state(path)
+    """Load ``saved`` (``path``'s state, as :func:`load_state` read it) into ``state`` and this
+    rank's RNGs, after checking that the classes and the recipe are the same."""
     check_classes(path, saved, classes)
     check_resumable(cfg, saved, d.world_size)
     state.model.load_state_dict(saved["model"])
@@ -346,25 +355,6 @@ def check_resumable(cfg: TrainConfig, saved: dict[str, Any], world_size: int) ->
             f"the run was saved with {saved['world_size']} processes; resume it with the same "
             f"number (got {world_size})"
         )
-
-
-def export_weights(
-    path: Path,
-    model: nn.Module,
-    data: DataSplits,
-    cfg: TrainConfig,
-    progress: Progress,
-    test_acc: float | None = None,
-) -> None:
-    """A shareable effnet checkpoint: weights with their classes, preprocessing and provenance."""
-    extra = {
-        "trained_on": cfg.dataset,
-        "epochs": progress.epoch,
-        "steps": progress.step,
-        "best_val_acc": progress.best_val_acc,
-        "test_acc": test_acc,
-    }
-    save_model(path, model, data.class_names, data.preprocess, extra=extra)
 
 
 def copy_with_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:

@@ -20,7 +20,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ..spec import MAX_RESOLUTION
 from .stages import Progressive
@@ -32,7 +32,13 @@ AUTOAUGMENT_POLICIES = ("imagenet", "cifar10", "svhn")
 
 @dataclass
 class TrainConfig:
-    """One training run. Field defaults reproduce the paper's EfficientNet-B0 ImageNet recipe."""
+    """One training run. Field defaults reproduce the paper's EfficientNet-B0 ImageNet recipe.
+
+    ``TASK`` names the task that trains it (:func:`effnet.train.task.task_for`): a subclass with
+    another task's fields (a detection config) names its own.
+    """
+
+    TASK: ClassVar[str] = "effnet.train.task:ClassificationTask"
 
     # --- what to train on -----------------------------------------------------------------------
     model: str = "efficientnet_b0"  # registered name or a spec .json from `effnet scale`
@@ -49,6 +55,7 @@ class TrainConfig:
     fit_batch: bool = False  # True: batch_size is a default a small data set may lower (fit.py)
     grad_accum_steps: int = 1  # micro-batches per step, for when batch_size does not fit memory
     lr_per_256: float = 0.016  # paper: 0.256 at batch 4096, scaled linearly with batch size
+    lr: float | None = None  # absolute lr after warm-up, not scaled by the batch; None: lr_per_256
     warmup_epochs: float = 5.0  # reference code: linear warm-up from 0 over 5 epochs
     lr_decay_rate: float = 0.97  # paper: multiply by 0.97 ...
     lr_decay_epochs: float = 2.4  # ... every 2.4 epochs
@@ -143,6 +150,7 @@ def validate(cfg: TrainConfig) -> None:
     need(cfg.batch_size >= 1, f"batch_size must be >= 1, got {cfg.batch_size}")
     need(cfg.grad_accum_steps >= 1, f"grad_accum_steps must be >= 1, got {cfg.grad_accum_steps}")
     need(cfg.lr_per_256 > 0, f"lr_per_256 must be positive, got {cfg.lr_per_256}")
+    need(cfg.lr is None or cfg.lr > 0, f"lr must be positive or None, got {cfg.lr}")
     need(cfg.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {cfg.warmup_epochs}")
     need(cfg.lr_decay_epochs > 0, f"lr_decay_epochs must be positive, got {cfg.lr_decay_epochs}")
     need(0 <= cfg.ema_decay < 1, f"ema_decay must be in [0, 1), got {cfg.ema_decay}")

@@ -23,7 +23,7 @@ from typing import Any
 #: A mean cross-entropy this many times chance level (ln of the class count) is divergence.
 RUNAWAY_FACTOR = 100.0
 #: What a diverged run's message ends with: the likely cause and what to change.
-ADVICE = "lower lr_per_256 or set grad_clip_norm"
+ADVICE = "lower lr_per_256 (or lr, where the config sets it) or set grad_clip_norm"
 
 
 class DivergedError(ValueError):

@@ -93,11 +93,13 @@ def micro_batch(batch_size: int, world_size: int, accum: int) -> int:
     return batch_size // parts
 
 
-def fitted_size(requested: int, images: int, parts: int) -> int:
+def fitted_size(requested: int, images: int, world_size: int, accum: int) -> int:
     """The default batch halved while an epoch would be short (see the module docstring)."""
+    parts = world_size * accum
 
-    def short(batch: int) -> bool:
-        return -(-images // batch) < MIN_STEPS  # steps, counting an incomplete last one
+    def short(batch: int) -> bool:  # the epoch's steps as :func:`choose_batch` will cut them
+        full, tail = _epoch(batch, images, world_size, accum, fit=True)
+        return full + (1 if tail else 0) < MIN_STEPS
 
     batch = requested
     while batch % (2 * parts) == 0 and (
@@ -105,6 +107,20 @@ def fitted_size(requested: int, images: int, parts: int) -> int:
     ):
         batch //= 2
     return batch
+
+
+def _epoch(
+    batch: int, images: int, world_size: int, accum: int, fit: bool
+) -> tuple[int, tuple[int, ...]]:
+    """(full steps, one rank's micro-batches of a kept last step) of an epoch at ``batch``."""
+    step = batch // world_size  # one rank's images per full step
+    share = images // world_size  # every rank the same count (DistributedSampler drop_last)
+    full, rest = divmod(share, step)
+    tail: tuple[int, ...] = ()
+    small_loss = rest * world_size + images % world_size <= MAX_DROP * images
+    if rest and not (small_loss and not fit) and rest >= MIN_MICRO * accum:
+        tail = tuple(rest // accum + (1 if i < rest % accum else 0) for i in range(accum))
+    return full, tail
 
 
 def choose_batch(
@@ -115,18 +131,13 @@ def choose_batch(
     ``fit``: ``requested`` is a default the data may lower; otherwise it is the user's and kept.
     """
     micro_batch(requested, world_size, accum)  # the recipe's own batch must split too
-    batch = fitted_size(requested, images, world_size * accum) if fit else requested
+    batch = fitted_size(requested, images, world_size, accum) if fit else requested
     micro = micro_batch(batch, world_size, accum)
-    share = images // world_size  # every rank the same count (DistributedSampler drop_last)
-    step = micro * accum  # one rank's images per full step
-    full, rest = divmod(share, step)
+    full, tail = _epoch(batch, images, world_size, accum, fit)
     if full < 1:
         raise ValueError(
             f"batch_size={batch} is larger than the {images} training images; lower batch_size"
         )
-    tail: tuple[int, ...] = ()
-    small_loss = rest * world_size + images % world_size <= MAX_DROP * images
-    if rest and not (small_loss and not fit) and rest >= MIN_MICRO * accum:
-        tail = tuple(rest // accum + (1 if i < rest % accum else 0) for i in range(accum))
+    step = micro * accum
     dropped = images - world_size * (full * step + sum(tail))
     return BatchFit(batch, requested, images, world_size, micro, full, tail, dropped)

@@ -152,7 +152,9 @@ class Curves:
     stages: list[tuple[float, str]]  # (epoch, label) where a progressive-learning stage starts
 
     @classmethod
-    def from_records(cls, records: list[dict[str, Any]]) -> Curves:
+    def from_records(cls, records: list[dict[str, Any]], metric_key: str = "val_acc") -> Curves:
+        """The curves in ``records``; the headline metric is logged under ``metric_key``."""
+
         def series(kind: str, key: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
             kept = [r for r in records if r["kind"] == kind and r.get(key) is not None]
             return [_epoch(r) for r in kept], [scale * r[key] for r in kept]
@@ -161,7 +163,7 @@ class Curves:
         return cls(
             series("train", "loss"),
             series("eval", "val_loss"),
-            series("eval", "val_acc", 100),
+            series("eval", metric_key, 100),
             stages,
         )
 
@@ -176,20 +178,20 @@ def curves_figure(
     title: str = "",
     loss_label: str = "cross-entropy",
     acc_label: str = "minival top-1 (%)",
+    metric_key: str = "val_acc",
 ) -> Any:
     """Three panels over epochs: training loss per logged window, minival loss, minival accuracy.
 
     The two losses get panels of their own: the training loss is of augmented (and, late in a
     progressive run, mixed-up) images, the minival's of clean ones, so they need not meet, and one
     must not squash the other. Accuracy runs from 0 to 100. A progressive run marks where each
-    stage starts, labelled with its training resolution. ``loss_label`` and ``acc_label`` name the
-    axes for runs whose loss and score are others (detection: focal + box loss, and mAP@.5
-    logged as ``val_acc``).
+    stage starts, labelled with its training resolution. ``loss_label``, ``acc_label`` and the
+    logged ``metric_key`` are the task's (detection: focal + box loss, mAP logged as ``val_map``).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    curves = Curves.from_records(records)
+    curves = Curves.from_records(records, metric_key)
     fig = Figure(figsize=(14, 4), layout="constrained")
     FigureCanvasAgg(fig)
     ax_train, ax_val, ax_acc = fig.subplots(1, 3)
@@ -225,9 +227,10 @@ def plot_curves(
     title: str = "",
     loss_label: str = "cross-entropy",
     acc_label: str = "minival top-1 (%)",
+    metric_key: str = "val_acc",
 ) -> Path:
     """Draw :func:`curves_figure` into ``path`` (PNG, or the format its suffix names)."""
-    fig = curves_figure(records, title, loss_label, acc_label)
+    fig = curves_figure(records, title, loss_label, acc_label, metric_key)
     with atomic_write(path) as tmp:
         fig.savefig(tmp, dpi=100, format=path.suffix.lstrip(".") or "png")
     return path

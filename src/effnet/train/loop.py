@@ -1,28 +1,23 @@
 """The training loop as a story: set up; train, evaluate and checkpoint each epoch; finish.
 
-:func:`run` does a whole run on one CPU, one GPU or every process of a torchrun job, as the phases
-of one :class:`TrainingRun`:
+:func:`run` trains any task (:mod:`.task`: classification, detection) on one CPU, one GPU or every
+process of a torchrun job, as the phases of one :class:`TrainingRun`:
 
-1. **Set up** (``TrainingRun(...)``): the data, which fixes the run's sizes; the model, from the
-   same seed on every rank so every rank starts from the same weights; EMA, optimizer, schedule and
-   AMP scaler (:mod:`.build`). Then a fresh start, or a resume from ``last.pt`` (:mod:`.checkpoint`)
-   that puts back every counter and RNG state.
+1. **Set up**: the task's data, which fixes the run's sizes (:mod:`.build`); its model, from the
+   same seed on every rank; EMA, optimizer, schedule and AMP scaler. Then a fresh start, or a
+   resume from ``last.pt`` (:mod:`.checkpoint`) that puts back every counter and RNG state.
 2. **Train an epoch** (:meth:`TrainingRun.train_epoch`): this rank's micro-batches
-   (:mod:`.batches`), gradient accumulation, one optimizer update and EMA update per
-   ``grad_accum_steps``, a log record every ``log_every`` steps (more often in a short epoch:
-   :func:`.logs.log_interval`), mid-epoch checkpoints when ``save_every_steps`` asks for them.
-3. **End the epoch** (:meth:`TrainingRun.end_epoch`): count the unreadable images over ranks,
-   **evaluate** on the minival when it is due (:meth:`TrainingRun.evaluate`: every rank scores its
-   shard with :func:`effnet.evaluation.evaluate`, the counts are summed, the best weights kept),
-   then **checkpoint** (:meth:`TrainingRun.checkpoint`).
-4. **Finish** (:meth:`TrainingRun.finish`): score the final and the best weights on the test split,
-   export both, draw the curves, write ``summary.json`` and return the
-   :class:`~.result.TrainResult` (:mod:`.result`).
+   (:mod:`.batches`), gradient accumulation, one optimizer and EMA update per
+   ``grad_accum_steps``, log records, mid-epoch checkpoints when ``save_every_steps`` asks.
+3. **End the epoch** (:meth:`TrainingRun.end_epoch`): count unreadable images over ranks,
+   **evaluate** when due (every rank scores its shard, the task combines them, the best weights
+   are kept), then **checkpoint**.
+4. **Finish** (:meth:`TrainingRun.finish`): score the final and the best weights on the test
+   split, export both, draw the curves, write ``summary.json``, return a :class:`TrainResult`.
 
-Exact resume: the model, optimizer, schedule, EMA, AMP scaler, progress counters and every rank's
-RNG state are saved together; the data order is a pure function of (seed, epoch) and augmentation
-a pure function of (seed, epoch, sample), so a resumed run replays the same batches with the same
-augmentations and, with ``deterministic=True``, ends with bit-identical weights.
+Exact resume: everything that changes is saved together; the data order is a pure function of
+(seed, epoch) and augmentation of (seed, epoch, sample), so a resumed run replays the same batches
+and, with ``deterministic=True``, ends with bit-identical weights.
 """
 
 from __future__ import annotations
@@ -31,40 +26,43 @@ import contextlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .. import evaluation
-from ..data.loading import TransformedSubset
 from ..fileio import atomic_write
-from . import batches, build, distributed, report, rundir, sanity
+from . import batches, build, distributed, report, rundir
 from .amp import resolve_amp
 from .checkpoint import (
     Progress,
     copy_with_state,
-    export_weights,
+    load_state,
     resume_state,
     save_state,
+    saved_classes,
 )
 from .config import TrainConfig
 from .divergence import LossGuard
 from .logs import RunLogger, Window, plot_curves, record_due
 from .progressive import StageRunner, scored_model
 from .result import Outcome, TrainResult
+from .task import ExportFacts, ScoreContext, Task, task_for
 
 
-def run(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> TrainResult:
-    """Train ``cfg``; see :func:`effnet.train.train`."""
+def run(
+    cfg: TrainConfig, resume: bool = False, overwrite: bool = False, task: Task | None = None
+) -> TrainResult:
+    """Train ``cfg``; see :func:`effnet.train.train`. ``task``: the one ``cfg`` names."""
     started = time.time()
+    task = task if task is not None else task_for(cfg)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     d = distributed.setup(cfg.device)
     try:
         # The folder is this run's alone while it trains (rundir: lock, no fresh start over a run).
         inputs = (cfg.init_checkpoint,)
         with rundir.claim(cfg.output_dir, resume, overwrite, d.is_main, inputs):
-            training = TrainingRun(cfg, d, resume, started)
+            training = TrainingRun(cfg, d, resume, started, task)
             try:
                 while not training.done and training.progress.epoch < cfg.epochs:
                     training.train_epoch()
@@ -85,31 +83,34 @@ class TrainingRun:
     collectives (gathering skipped files and RNG states, summing scores).
     """
 
-    def __init__(self, cfg: TrainConfig, d: distributed.Dist, resume: bool, started: float):
-        self.cfg, self.d, self.started = cfg, d, started
+    def __init__(
+        self, cfg: TrainConfig, d: distributed.Dist, resume: bool, started: float, task: Task
+    ):
+        self.cfg, self.d, self.started, self.task = cfg, d, started, task
         self.out = Path(cfg.output_dir)
         build.apply_determinism(cfg, d.device)
         self.amp_dtype = resolve_amp(cfg.amp, d.device)
         self.memory_format = build.memory_format(cfg)
         self.say = report.printer(d)
 
-        self.spec = build.model_spec(cfg)
-        image_size = cfg.image_size or self.spec.resolution
-        self.data = build.load_data(cfg, image_size)
-        if (warning := build.split_warning(self.data)) is not None:
-            self.say(warning, err=True)
+        self.spec = task.spec(cfg)
+        image_size = task.image_size(cfg, self.spec)
+        # A resume keeps the run's label order where the data can follow it (detection's
+        # categories are matched by name); the classes are checked against it below.
+        saved = load_state(self.out / "last.pt") if resume else None
+        self.data = task.load_data(cfg, image_size, self.say, saved_classes(saved))
         self.plan = build.plan_run(cfg, image_size, len(self.data.train), d.world_size)
         self.cfg = cfg = build.as_run(cfg, self.spec, self.plan)  # what config.json records
-        model = build.prepare_model(cfg, self.spec, self.data.num_classes, d)
-        self.state = build.fresh_state(cfg, model, self.plan, self.amp_dtype, d)
-        pre = self.data.preprocess  # V2's progressive learning: sizes and regularization by stage
-        self.stages = (
-            StageRunner(cfg, self.data.train, self.data.num_classes, pre.mean, pre.std, d.rank)
-            if cfg.progressive is not None
-            else None
-        )
+        model = task.build_model(cfg, self.spec, self.data, d)
+        self.state = build.fresh_state(cfg, model, self.plan, self.amp_dtype, d, task.is_head)
+        self.stages = None  # V2's progressive learning: sizes and regularization by stage
+        if cfg.progressive is not None:
+            pre = self.data.preprocess
+            self.stages = StageRunner(
+                cfg, self.data.train, self.data.num_classes, pre.mean, pre.std, d.rank
+            )
         if resume:
-            resume_state(self.out / "last.pt", cfg, d, self.state, self.data.class_names)
+            resume_state(self.out / "last.pt", saved, cfg, d, self.state, self.data.class_names)
             self.say(
                 f"resuming {self.out} at epoch {self.progress.epoch}, "
                 f"step {self.progress.step}/{self.plan.total_steps}"
@@ -132,9 +133,15 @@ class TrainingRun:
         self.sampler = batches.rank_sampler(self.data.train, d, cfg.seed)
         self.bar = report.progress_bar(self.plan.total_steps, self.progress.step, d.is_main)
         self.skips = report.SkipLog()
+        self.scoring = ScoreContext(
+            d, self.plan.micro_batch, cfg.num_workers, self.amp_dtype, cfg.channels_last,
+            self.skips.warn,
+        )  # fmt: skip
         self.done = self.progress.step >= self.plan.total_steps
         self.epoch, self.lr, self.window = self.progress.epoch, 0.0, Window()
         self.last_plot = time.time()
+        self.val_scores: Any = None  # the latest evaluation's and the best one's, exported
+        self.best_val_scores: Any = None  # beside those weights
 
     @property
     def progress(self) -> Progress:
@@ -156,9 +163,12 @@ class TrainingRun:
             start=progress.step_in_epoch * cfg.grad_accum_steps,
             seed=cfg.seed,
             tail=self.plan.tail,
+            accum=cfg.grad_accum_steps,
         )
-        loader = batches.train_loader(self.data.train, order, cfg.num_workers)
-        _set_train_mode(self.state.model, frozen_backbone=self.epoch < cfg.freeze_backbone_epochs)
+        loader = batches.train_loader(self.data.train, order, cfg.num_workers, self.task.collate)
+        self.task.train_mode(
+            self.state.model, frozen_backbone=self.epoch < cfg.freeze_backbone_epochs
+        )
         self.window = Window()
         self.lr = self.state.schedule.set_step(progress.step)
         for micro, (images, labels, skipped) in enumerate(loader):
@@ -179,7 +189,7 @@ class TrainingRun:
         """Accumulate one micro-batch's gradients; DDP syncs only on the step's last micro-batch."""
         d, cfg, progress = self.d, self.cfg, self.progress
         images = images.to(d.device, non_blocking=True, memory_format=self.memory_format)
-        labels = labels.to(d.device, non_blocking=True)
+        labels = self.task.to_device(labels, d.device)
         if self.stages is not None:  # mixup (soft targets) when the stage asks for it
             images, labels = self.stages.mix(images, labels, progress.step)
         sync = contextlib.nullcontext()
@@ -187,8 +197,8 @@ class TrainingRun:
             sync = self.train_model.no_sync()  # type: ignore[operator]
         with sync:
             with torch.autocast(d.device.type, self.amp_dtype, enabled=self.amp_dtype is not None):
-                logits = self.train_model(images)
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
+                outputs = self.train_model(images)
+            loss = self.task.loss(outputs, labels, images)
             self.state.scaler.scale(loss / cfg.grad_accum_steps).backward()
         loss_value = loss.item()
         self.guard.check(loss_value, progress.step, self.lr)  # NaN stops the run, unsaved
@@ -258,8 +268,8 @@ class TrainingRun:
 
     def evaluate(self, finished_epoch: bool, skipped: int) -> None:
         """Score the minival, keep the best weights so far, log and print where the run stands."""
-        progress, plan = self.progress, self.plan
-        eval_model = scored_model(self.stages, self.state.eval_model, self.data, plan)
+        progress, plan, task = self.progress, self.plan, self.task
+        eval_model = self.scored_model()
         position = progress.epoch + (
             0 if finished_epoch else progress.step_in_epoch / plan.steps_per_epoch
         )
@@ -272,40 +282,44 @@ class TrainingRun:
         }
         self.check_finite()
         if self.data.val is None:  # still, no weights that predict NaN are saved after this
-            probe = build.probe_images(self.data, self.plan.micro_batch * self.d.world_size)
-            self.check_scores(self.score(eval_model, probe), "training images")
+            probe = task.probe(self.data, self.plan.micro_batch * self.d.world_size)
+            self.check_scores(self.task.score(eval_model, probe, self.scoring), "training images")
         else:
-            scores = self.score(eval_model, self.data.val)
+            scores = self.val_scores = self.task.score(eval_model, self.data.val, self.scoring)
             self.check_scores(scores, "minival")
-            entry.update(val_acc=scores.top1, val_loss=scores.loss)
-            if scores.top1 > progress.best_val_acc:
-                progress.best_val_acc, progress.best_epoch = scores.top1, position
+            headline = task.headline(scores)
+            entry.update({task.metric.key: headline, "val_loss": task.score_loss(scores)})
+            if headline > progress.best_val_acc:
+                progress.best_val_acc, progress.best_epoch = headline, position
+                self.best_val_scores = scores
                 self.state.best_model = {
                     k: v.detach().cpu().clone() for k, v in eval_model.state_dict().items()
                 }
                 if self.d.is_main:
-                    path = self.out / "best.safetensors"
-                    export_weights(path, eval_model, self.data, self.cfg, progress)
+                    self.export(self.out / "best.safetensors", eval_model, val=scores)
         progress.history.append({"step": progress.step, **entry})
         self.logger.log("eval", progress.step, **entry)
         if self.d.is_main:
-            self.bar.write(report.epoch_line(entry, progress, self.cfg.epochs))
+            self.bar.write(report.epoch_line(entry, progress, self.cfg.epochs, task.metric))
             if time.time() - self.last_plot > 60:
-                plot_curves(self.logger.read(), self.out / "curves.png", self.spec.name)
+                self.plot()
                 self.last_plot = time.time()
 
-    def score(self, model: nn.Module, dataset: TransformedSubset) -> evaluation.Scores:
-        """``model`` on ``dataset``: each rank scores every world_size-th image, counts summed."""
-        loader = batches.shard_loader(dataset, self.d, self.plan.micro_batch, self.cfg.num_workers)
-        scores = evaluation.evaluate(
-            model,
-            loader,
-            device=self.d.device,
-            amp_dtype=self.amp_dtype,
-            channels_last=self.cfg.channels_last,
-            on_skipped=self.skips.warn,
-        )
-        return scores.merge(distributed.all_reduce_sum(self.d, scores.totals()))
+    def scored_model(self) -> nn.Module:
+        """The weights scored and shipped: the EMA's (V2's earlier stages: BN re-measured at the
+        evaluation size; the task's own recalibration, when it has one)."""
+        model = scored_model(self.stages, self.state.eval_model, self.data, self.plan)
+        return self.task.prepare_scoring(model, self.data)
+
+    def export(self, path: Path, model: nn.Module, val: Any = None, test: Any = None) -> None:
+        """``model`` as the task's shareable checkpoint, with where the run is and its scores."""
+        self.task.export(path, model, ExportFacts(self.data, self.cfg, self.progress, val, test))
+
+    def plot(self) -> None:
+        """``curves.png`` from the log so far, its axes labelled with the task's metric."""
+        m = self.task.metric
+        labels = {"loss_label": m.loss_label, "acc_label": m.label, "metric_key": m.key}
+        plot_curves(self.logger.read(), self.out / "curves.png", self.spec.name, **labels)
 
     def checkpoint(self) -> None:
         """Save everything needed to continue exactly from here (``last.pt``), if it is finite."""
@@ -327,51 +341,50 @@ class TrainingRun:
             models["EMA weights"] = self.state.ema.module
         self.guard.check_weights(models, self.where(), self.last_lr())
 
-    def check_scores(self, scores: evaluation.Scores, split: str) -> None:
+    def check_scores(self, scores: Any, split: str) -> None:
         """Stop the run when the weights just scored predict NaN (finite, but far too large)."""
-        if scores.count:  # no readable image: no loss, and nothing said about the weights
-            self.guard.check_scores(scores.loss, split, self.where(), self.last_lr())
+        loss = self.task.score_loss(scores)
+        if loss is not None:  # no readable image: no loss, and nothing said about the weights
+            self.guard.check_scores(loss, split, self.where(), self.last_lr())
 
     # ---- finish ---------------------------------------------------------------------------------
     def finish(self) -> TrainResult:
         """Score the final and the best weights on test, write the run's files, say how it went."""
         self.bar.close()
-        d, data, state = self.d, self.data, self.state
-        final_model = scored_model(self.stages, state.eval_model, data, self.plan)
+        d, data, state, task = self.d, self.data, self.state, self.task
+        final_model = self.scored_model()
         best_model = final_model
         if state.best_model is not None:
             best_model = copy_with_state(final_model, state.best_model)
-        final_test = best_test = None
+        final_scores = best_scores = None
         self.check_finite()
         if data.test is not None:
-            scores = self.score(final_model, data.test)
-            self.check_scores(scores, "test split")
-            final_test = best_test = scores.top1
+            final_scores = best_scores = self.task.score(final_model, data.test, self.scoring)
+            self.check_scores(final_scores, "test split")
             if best_model is not final_model:
-                best_test = self.score(best_model, data.test).top1
+                best_scores = self.task.score(best_model, data.test, self.scoring)
         outcome = Outcome(
             cfg=self.cfg,
             model_name=self.spec.name,
             image_size=self.plan.image_size,
             progress=self.progress,
             has_minival=data.val is not None,
-            final_test=final_test,
-            best_test=best_test,
+            final_test=task.headline(final_scores) if final_scores is not None else None,
+            best_test=task.headline(best_scores) if best_scores is not None else None,
             fingerprints=distributed.gather_objects(d, state.fingerprint()),
             wall_time_s=time.time() - self.started,
             device=str(d.device),
             world_size=d.world_size,
             backend=torch.distributed.get_backend() if d.enabled else None,
-            facts=sanity.run_facts(data, self.spec),  # for the meaningless-result warning
+            facts=task.facts(data, self.spec),  # for the meaningless-result warning
+            metric=task.metric.name,
+            metric_title=task.metric.title,
         )
         if d.is_main:
-            export_weights(
-                outcome.checkpoint, final_model, data, self.cfg, self.progress, final_test
-            )
-            export_weights(
-                outcome.best_checkpoint, best_model, data, self.cfg, self.progress, best_test
-            )
-            plot_curves(self.logger.read(), self.out / "curves.png", self.spec.name)
+            self.export(outcome.checkpoint, final_model, self.val_scores, final_scores)
+            best_val = self.val_scores if best_model is final_model else self.best_val_scores
+            self.export(outcome.best_checkpoint, best_model, best_val, best_scores)
+            self.plot()
             with atomic_write(self.out / "summary.json") as tmp:
                 tmp.write_text(json.dumps(outcome.summary(), indent=2) + "\n")
         self.logger.close()
@@ -384,14 +397,3 @@ class TrainingRun:
             self.say(f"warning: {warning}", err=True)
         distributed.barrier(d)
         return outcome.result()
-
-
-def _set_train_mode(model: nn.Module, frozen_backbone: bool) -> None:
-    """Train mode; a frozen backbone keeps its BN statistics fixed too (only the head learns)."""
-    model.train()
-    if frozen_backbone:
-        for name, module in model.named_modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not name.startswith(
-                "classifier"
-            ):
-                module.eval()

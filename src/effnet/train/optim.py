@@ -17,7 +17,7 @@ when fine-tuning.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -106,8 +106,12 @@ class RMSpropTF(Optimizer):
         return params, grads, square_avgs, buffers
 
 
-def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
-    """Weight decay on conv/linear weights only (not BN, not biases); classifier vs backbone lr.
+def param_groups(
+    model: nn.Module, cfg: TrainConfig, is_head: Callable[[str], bool] | None = None
+) -> list[dict[str, Any]]:
+    """Weight decay on conv/linear weights only (not BN, not biases); head vs backbone lr.
+
+    ``is_head`` tells the head's parameters by name (the task's; default: a classifier's).
 
     Each group carries ``lr_scale`` and ``backbone``, which :class:`~.schedule.PaperSchedule`
     reads to scale (or, while the backbone is frozen, zero) the group's learning rate.
@@ -116,7 +120,7 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        head = name.startswith("classifier.")
+        head = is_head(name) if is_head is not None else name.startswith("classifier.")
         decay = param.ndim > 1
         group = groups.setdefault(
             (head, decay),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,6 +20,9 @@ from . import distributed
 from .build import Plan
 from .checkpoint import Progress
 from .config import TrainConfig
+
+if TYPE_CHECKING:
+    from .task import Metric
 
 Say = Callable[..., None]
 
@@ -100,12 +103,16 @@ def start_line(
     )
 
 
-def epoch_line(entry: dict[str, Any], progress: Progress, epochs: int) -> str:
-    """One evaluation (``entry`` as logged): where the run is, its loss and minival accuracy."""
+def epoch_line(
+    entry: dict[str, Any], progress: Progress, epochs: int, metric: Metric | None = None
+) -> str:
+    """One evaluation (``entry`` as logged): where the run is, its loss and minival score in the
+    task's ``metric`` (default: top-1 under ``val_acc``)."""
+    key, title = (metric.key, metric.title) if metric is not None else ("val_acc", "top-1")
     val_text = "no minival"
-    if "val_acc" in entry:
+    if key in entry:
         best = 100 * progress.best_val_acc
-        val_text = f"minival top-1 {100 * entry['val_acc']:.2f}% (best {best:.2f}%)"
+        val_text = f"minival {title} {100 * entry[key]:.2f}% (best {best:.2f}%)"
     return (
         f"epoch {entry['epoch']:g}/{epochs}  step {progress.step}  "
         f"train loss {entry['train_loss']:.4f}  {val_text}  lr {entry['lr']:.3g}"

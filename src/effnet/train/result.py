@@ -66,6 +66,8 @@ class Outcome:
     world_size: int
     backend: str | None  # the process group's, None for a single process
     facts: sanity.RunFacts | None = None  # the data and model facts the sanity check reads
+    metric: str = "top1"  # the task's headline metric (summary.json's name for it)
+    metric_title: str = "top-1"  # ... as the closing line names it
 
     @property
     def warning(self) -> str | None:
@@ -110,6 +112,8 @@ class Outcome:
         return {
             "model": self.model_name,
             "dataset": self.cfg.dataset,
+            "task": type(self.cfg).TASK.rpartition(":")[2].removesuffix("Task").lower(),
+            "metric": self.metric,
             "image_size": self.image_size,
             "steps": progress.step,
             "epochs": progress.epoch,
@@ -138,12 +142,12 @@ class Outcome:
         )
         if self.cfg.select_on_minival:
             scores = (
-                f"test top-1 {_pct(self.best_test)} (early-stopped), {best}; "
+                f"test {self.metric_title} {_pct(self.best_test)} (early-stopped), {best}; "
                 f"last weights {_pct(self.final_test)}"
             )
         else:
             scores = (
-                f"test top-1 {_pct(self.final_test)} (final weights); {best}: "
+                f"test {self.metric_title} {_pct(self.final_test)} (final weights); {best}: "
                 f"{_pct(self.best_test)} on test"
             )
         return (
