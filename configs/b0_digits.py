@@ -33,26 +33,38 @@ from effnet.train import TrainConfig
 
 
 def get_config() -> TrainConfig:
-    return TrainConfig(
-        model="efficientnet_b0",
-        dataset="digits",
-        image_size=24,
-        epochs=12,
-        batch_size=32,
-        lr_per_256=0.016,
-        warmup_epochs=1,
-        lr_decay_rate=0.85,
-        lr_decay_epochs=1,
-        drop_path_rate=0.1,
-        autoaugment=None,
-        crop_scale_min=0.7,
-        hflip=False,
-        ema_decay=0.999,
-        bn_momentum=0.1,
-        zero_init_head=True,
-        eval_crop_pct=1.0,
-        num_workers=0,
-        log_every=10,
-        select_on_minival=False,
-        output_dir="runs/b0_digits",
+    return TrainConfig.from_sections(
+        data={
+            "dataset": "digits",
+            "image_size": 24,
+            "eval_crop_pct": 1.0,
+        },
+        model={
+            "name": "efficientnet_b0",
+            "bn_momentum": 0.1,
+            "zero_init_head": True,
+        },
+        optim={
+            "lr_per_256": 0.016,
+            "ema_decay": 0.999,
+        },
+        schedule={
+            "epochs": 12,
+            "batch_size": 32,
+            "warmup_epochs": 1,
+            "lr_decay_rate": 0.85,
+            "lr_decay_epochs": 1,
+        },
+        regularization={
+            "drop_path_rate": 0.1,
+            "autoaugment": None,
+            "crop_scale_min": 0.7,
+            "hflip": False,
+        },
+        runtime={
+            "num_workers": 0,
+            "log_every": 10,
+            "select_on_minival": False,
+            "output_dir": "runs/b0_digits",
+        },
     )

@@ -16,43 +16,55 @@ grad_accum_steps rather than lowering batch_size (or lower both: lr scales with 
 
 Data: an ImageNet folder with train/<wnid>/*.JPEG and val/<wnid>/*.JPEG:
     torchrun --nproc_per_node=8 -m effnet.cli train --config configs/b0_imagenet.py \\
-        --override data_dir=/data/imagenet
+        --override data.dir=/data/imagenet
 """
 
 from effnet.train import TrainConfig
 
 
 def get_config() -> TrainConfig:
-    return TrainConfig(
-        model="efficientnet_b0",
-        dataset="imagefolder",
-        data_dir="data/imagenet",
-        image_size=None,  # the variant's own resolution: 224
-        minival_size=25_000,
-        epochs=350,
-        batch_size=4096,
-        grad_accum_steps=1,
-        lr_per_256=0.016,
-        warmup_epochs=5,
-        lr_decay_rate=0.97,
-        lr_decay_epochs=2.4,
-        lr_staircase=True,
-        optimizer="rmsprop_tf",
-        rmsprop_decay=0.9,
-        momentum=0.9,
-        rmsprop_eps=1e-3,
-        weight_decay=1e-5,
-        label_smoothing=0.1,
-        autoaugment="imagenet",
-        crop_scale_min=0.08,
-        hflip=True,
-        drop_path_rate=0.2,
-        dropout=0.2,
-        ema_decay=0.9999,
-        eval_crop_pct=0.875,
-        interpolation="bicubic",
-        amp="auto",
-        channels_last=True,
-        num_workers=8,
-        output_dir="runs/b0_imagenet",
+    return TrainConfig.from_sections(
+        data={
+            "dataset": "imagefolder",
+            "dir": "data/imagenet",
+            "image_size": None,  # the variant's own resolution: 224
+            "minival_size": 25_000,
+            "eval_crop_pct": 0.875,
+            "interpolation": "bicubic",
+        },
+        model={
+            "name": "efficientnet_b0",
+        },
+        optim={
+            "lr_per_256": 0.016,
+            "name": "rmsprop_tf",
+            "rmsprop_decay": 0.9,
+            "momentum": 0.9,
+            "rmsprop_eps": 1e-3,
+            "weight_decay": 1e-5,
+            "ema_decay": 0.9999,
+        },
+        schedule={
+            "epochs": 350,
+            "batch_size": 4096,
+            "grad_accum_steps": 1,
+            "warmup_epochs": 5,
+            "lr_decay_rate": 0.97,
+            "lr_decay_epochs": 2.4,
+            "lr_staircase": True,
+        },
+        regularization={
+            "label_smoothing": 0.1,
+            "autoaugment": "imagenet",
+            "crop_scale_min": 0.08,
+            "hflip": True,
+            "drop_path_rate": 0.2,
+            "dropout": 0.2,
+        },
+        runtime={
+            "amp": "auto",
+            "channels_last": True,
+            "num_workers": 8,
+            "output_dir": "runs/b0_imagenet",
+        },
     )

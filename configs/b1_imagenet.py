@@ -11,9 +11,9 @@ from effnet.train import TrainConfig, load_config
 
 
 def get_config() -> TrainConfig:
-    return load_config(Path(__file__).with_name("b0_imagenet.py")).replace(
-        model="efficientnet_b1",
-        image_size=240,
-        dropout=0.2,
-        output_dir="runs/b1_imagenet",
+    return load_config(Path(__file__).with_name("b0_imagenet.py")).with_sections(
+        data={"image_size": 240},
+        model={"name": "efficientnet_b1"},
+        regularization={"dropout": 0.2},
+        runtime={"output_dir": "runs/b1_imagenet"},
     )

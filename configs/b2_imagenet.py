@@ -11,9 +11,9 @@ from effnet.train import TrainConfig, load_config
 
 
 def get_config() -> TrainConfig:
-    return load_config(Path(__file__).with_name("b0_imagenet.py")).replace(
-        model="efficientnet_b2",
-        image_size=260,
-        dropout=0.3,
-        output_dir="runs/b2_imagenet",
+    return load_config(Path(__file__).with_name("b0_imagenet.py")).with_sections(
+        data={"image_size": 260},
+        model={"name": "efficientnet_b2"},
+        regularization={"dropout": 0.3},
+        runtime={"output_dir": "runs/b2_imagenet"},
     )

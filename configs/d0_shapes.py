@@ -27,26 +27,35 @@ from effnet.detection.config import DetectionConfig
 
 
 def get_config() -> DetectionConfig:
-    return DetectionConfig(
-        model="efficientdet_d0",
-        image_size=64,
-        anchor_scale=2.0,
-        bn_momentum=0.1,
-        dataset="shapes",
-        shapes_image_size=64,
-        shapes_train=1200,
-        shapes_val=200,
-        shapes_test=200,
-        epochs=10,
-        batch_size=16,
-        optimizer="adamw",
-        lr=4e-3,
-        weight_decay=1e-4,
-        warmup_epochs=0.5,
-        lr_decay_rate=0.5,
-        lr_decay_epochs=3.0,
-        ema_decay=0.999,
-        hflip=True,
-        output_dir="runs/d0_shapes",
-        log_every=10,
+    return DetectionConfig.from_sections(
+        data={
+            "image_size": 64,
+            "dataset": "shapes",
+            "shapes": {"image_size": 64, "train": 1200, "val": 200, "test": 200},
+        },
+        model={
+            "name": "efficientdet_d0",
+            "anchor_scale": 2.0,
+            "bn_momentum": 0.1,
+        },
+        optim={
+            "name": "adamw",
+            "lr": 4e-3,
+            "weight_decay": 1e-4,
+            "ema_decay": 0.999,
+        },
+        schedule={
+            "epochs": 10,
+            "batch_size": 16,
+            "warmup_epochs": 0.5,
+            "lr_decay_rate": 0.5,
+            "lr_decay_epochs": 3.0,
+        },
+        regularization={
+            "hflip": True,
+        },
+        runtime={
+            "output_dir": "runs/d0_shapes",
+            "log_every": 10,
+        },
     )

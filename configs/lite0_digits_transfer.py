@@ -18,7 +18,7 @@ the lr warmed up over the first epoch to 0.01 (0.08 per 256 images at batch 32) 
 every epoch, label smoothing 0.1, digits upsampled from 8x8 to 64x64 (the pretrained filters
 need a few pixels per stroke), crops of 70-100% and no flips, BN momentum 0.1, a zero-initialised
 head, EMA 0.99, the final weights reported (see b0_digits.py for why not the minival's pick).
-Train the same config from scratch with `--override init_checkpoint=none` to see the difference
+Train the same config from scratch with `--override model.init_checkpoint=none` to see the difference
 (benchmarks/transfer.py measures both).
 """
 
@@ -26,30 +26,42 @@ from effnet.train import TrainConfig
 
 
 def get_config() -> TrainConfig:
-    return TrainConfig(
-        model="efficientnet_lite0",
-        init_checkpoint="efficientnet_lite0.lite_pytorch_in1k",
-        dataset="digits",
-        image_size=64,
-        epochs=8,
-        batch_size=32,
-        optimizer="sgd",
-        momentum=0.9,
-        lr_per_256=0.16,
-        warmup_epochs=1,
-        lr_schedule="cosine",
-        weight_decay=1e-5,
-        label_smoothing=0.1,
-        drop_path_rate=0.1,
-        autoaugment=None,
-        crop_scale_min=0.7,
-        hflip=False,
-        ema_decay=0.99,
-        bn_momentum=0.1,
-        zero_init_head=True,
-        eval_crop_pct=1.0,
-        num_workers=0,
-        log_every=10,
-        select_on_minival=False,
-        output_dir="runs/lite0_digits_transfer",
+    return TrainConfig.from_sections(
+        data={
+            "dataset": "digits",
+            "image_size": 64,
+            "eval_crop_pct": 1.0,
+        },
+        model={
+            "name": "efficientnet_lite0",
+            "init_checkpoint": "efficientnet_lite0.lite_pytorch_in1k",
+            "bn_momentum": 0.1,
+            "zero_init_head": True,
+        },
+        optim={
+            "name": "sgd",
+            "momentum": 0.9,
+            "lr_per_256": 0.16,
+            "weight_decay": 1e-5,
+            "ema_decay": 0.99,
+        },
+        schedule={
+            "epochs": 8,
+            "batch_size": 32,
+            "warmup_epochs": 1,
+            "lr_schedule": "cosine",
+        },
+        regularization={
+            "label_smoothing": 0.1,
+            "drop_path_rate": 0.1,
+            "autoaugment": None,
+            "crop_scale_min": 0.7,
+            "hflip": False,
+        },
+        runtime={
+            "num_workers": 0,
+            "log_every": 10,
+            "select_on_minival": False,
+            "output_dir": "runs/lite0_digits_transfer",
+        },
     )

@@ -37,11 +37,10 @@ def get_config() -> TrainConfig:
     # With the paper's BN momentum (0.01 in PyTorch terms) and EMA, a run this short evaluates
     # running statistics that never caught up with the weights: minival at chance.
     demo = load_config(Path(__file__).with_name("b0_digits.py"))
-    return demo.replace(
-        image_size=56,  # the base resolution every scaled network starts from
-        epochs=6,
-        log_every=5,
-        output_dir="runs/study_digits",
+    return demo.with_sections(
+        data={"image_size": 56},  # the base resolution every scaled network starts from
+        schedule={"epochs": 6},
+        runtime={"log_every": 5, "output_dir": "runs/study_digits"},
     )
 
 

@@ -18,38 +18,24 @@ strongly rotated or sheared 6 is a 9. Costs: about 2 minutes on 2 CPU cores;
 ``benchmarks/v2_train.py`` times it against B0 and B4 on the same data.
 """
 
-from effnet.train import TrainConfig
+from pathlib import Path
+
+from effnet.train import TrainConfig, load_config
 from effnet.train.progressive import Progressive
 
 
 def get_config() -> TrainConfig:
-    return TrainConfig(
-        model="efficientnetv2_b0",
-        dataset="digits",
-        image_size=24,
-        epochs=12,
-        batch_size=32,
-        lr_per_256=0.016,
-        warmup_epochs=1,
-        lr_decay_rate=0.85,
-        lr_decay_epochs=1,
-        drop_path_rate=0.1,
-        autoaugment=None,
-        crop_scale_min=0.7,
-        hflip=False,
-        ema_decay=0.999,
-        bn_momentum=0.1,
-        zero_init_head=True,
-        eval_crop_pct=1.0,
-        num_workers=0,
-        log_every=10,
-        select_on_minival=False,
-        output_dir="runs/v2_digits",
-        progressive=Progressive(
-            stages=3,
-            image_size=(16, 24),
-            randaugment=(0, 4),
-            dropout=(0.05, 0.2),
-            mixup=(0.0, 0.2),
-        ),
+    """b0_digits.py's recipe with V2-B0 and the three stages."""
+    return load_config(Path(__file__).with_name("b0_digits.py")).with_sections(
+        model={"name": "efficientnetv2_b0"},
+        schedule={
+            "progressive": Progressive(
+                stages=3,
+                image_size=(16, 24),
+                randaugment=(0, 4),
+                dropout=(0.05, 0.2),
+                mixup=(0.0, 0.2),
+            ),
+        },
+        runtime={"output_dir": "runs/v2_digits"},
     )

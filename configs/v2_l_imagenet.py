@@ -13,12 +13,14 @@ from effnet.train import TrainConfig, load_config
 
 def get_config() -> TrainConfig:
     s = load_config(Path(__file__).with_name("v2_s_imagenet.py"))
-    return s.replace(
-        model="efficientnetv2_l",
-        image_size=480,
-        dropout=0.5,
-        progressive=s.progressive.replace(
-            image_size=(128, 380), randaugment=(5, 25), mixup=(0.0, 0.4), dropout=(0.1, 0.5)
-        ),
-        output_dir="runs/v2_l_imagenet",
+    return s.with_sections(
+        data={"image_size": 480},
+        model={"name": "efficientnetv2_l"},
+        schedule={
+            "progressive": s.progressive.replace(
+                image_size=(128, 380), randaugment=(5, 25), mixup=(0.0, 0.4), dropout=(0.1, 0.5)
+            )
+        },
+        regularization={"dropout": 0.5},
+        runtime={"output_dir": "runs/v2_l_imagenet"},
     )

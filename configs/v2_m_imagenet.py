@@ -13,12 +13,14 @@ from effnet.train import TrainConfig, load_config
 
 def get_config() -> TrainConfig:
     s = load_config(Path(__file__).with_name("v2_s_imagenet.py"))
-    return s.replace(
-        model="efficientnetv2_m",
-        image_size=480,
-        dropout=0.4,
-        progressive=s.progressive.replace(
-            image_size=(128, 380), randaugment=(5, 20), mixup=(0.0, 0.2), dropout=(0.1, 0.4)
-        ),
-        output_dir="runs/v2_m_imagenet",
+    return s.with_sections(
+        data={"image_size": 480},
+        model={"name": "efficientnetv2_m"},
+        schedule={
+            "progressive": s.progressive.replace(
+                image_size=(128, 380), randaugment=(5, 20), mixup=(0.0, 0.2), dropout=(0.1, 0.4)
+            )
+        },
+        regularization={"dropout": 0.4},
+        runtime={"output_dir": "runs/v2_m_imagenet"},
     )

@@ -28,13 +28,15 @@ from effnet.train.progressive import Progressive
 
 def v2_imagenet(model: str, eval_size: int, **progressive) -> TrainConfig:
     """B0's ImageNet recipe for a V2 model, evaluated at ``eval_size``, trained progressively."""
-    return load_config(Path(__file__).with_name("b0_imagenet.py")).replace(
-        model=model,
-        image_size=eval_size,
-        autoaugment=None,  # RandAugment, per stage
-        dropout=progressive["dropout"][1],
-        progressive=Progressive(stages=4, **progressive),
-        output_dir=f"runs/{model.replace('efficientnetv2', 'v2')}_imagenet",
+    return load_config(Path(__file__).with_name("b0_imagenet.py")).with_sections(
+        data={"image_size": eval_size},
+        model={"name": model},
+        schedule={"progressive": Progressive(stages=4, **progressive)},
+        regularization={
+            "autoaugment": None,  # RandAugment, per stage
+            "dropout": progressive["dropout"][1],
+        },
+        runtime={"output_dir": f"runs/{model.replace('efficientnetv2', 'v2')}_imagenet"},
     )
 
 

@@ -164,7 +164,7 @@ def test_without_a_config_the_recipe_is_finetune_config_with_the_commands_defaul
     """The built-in defaults go through the same function as configs/finetune_*.py; only what
     depends on the data and the weights (folder, minival, resolution, start) is filled in after."""
     from effnet.cli.finetune import FINETUNE_DEFAULTS
-    from effnet.train.config import finetune_config
+    from effnet.train.recipes import finetune_config
 
     captured = engine
     init = starting_weights(tmp_path, 40)

@@ -61,9 +61,12 @@ def test_the_config_file_runs_once_whichever_kind_of_config_it_holds(monkeypatch
     "args, message",
     [
         (["--config", "no_such_config"], "config 'no_such_config' not found"),
-        (["--config", CONFIG, "--override", "epoch=3"], "Did you mean 'epochs'"),
-        (["--config", CONFIG, "--override", "epochs=three"], "epochs='three': expected int"),
-        (["--config", CONFIG, "--override", "epochs=0"], "epochs must be >= 1"),
+        (["--config", CONFIG, "--override", "epoch=3"], "Did you mean 'schedule.epochs'"),
+        (
+            ["--config", CONFIG, "--override", "schedule.epochs=three"],
+            "epochs='three': expected int",
+        ),
+        (["--config", CONFIG, "--override", "schedule.epochs=0"], "epochs must be >= 1"),
     ],
 )
 def test_bad_configs_are_one_line_and_exit_2(capsys, args, message):
@@ -113,7 +116,7 @@ def test_a_scaled_spec_trained_at_the_configs_resolution_is_announced(
     out = capsys.readouterr().out
     size = get_spec(spec).resolution
     assert size > 200 and f"{spec} was scaled for {size}px; this config trains it at 24px" in out
-    assert f"--override image_size={size}" in out
+    assert f"--override data.image_size={size}" in out
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +235,7 @@ def test_a_damaged_last_pt_is_one_line_on_resume(photos, tmp_path, capsys, conte
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    with pytest.raises(ValueError, match="Did you mean 'epochs'"):
+    with pytest.raises(ValueError, match=r"Did you mean 'schedule\.epochs'"):
         main(["train", "--config", CONFIG, "--override", "epoch=3", "--debug"])
 
 

@@ -34,7 +34,7 @@ def test_a_classifiers_setting_is_refused_by_name():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("epoch=3", "Did you mean 'epochs'"),
+        ("epoch=3", "Did you mean 'schedule.epochs'"),
         ("lr=fast", "lr='fast': expected a finite float"),
         ("optimizer=lamb", "optimizer must be one of"),
         ("ema_decay=1", "ema_decay must be in"),

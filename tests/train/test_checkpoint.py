@@ -181,9 +181,9 @@ def test_a_changed_recipe_or_world_size_is_refused_but_run_length_may_change():
         check_resumable(TrainConfig(epochs=3), saved, world_size=1)
     # Resuming without the run's overrides names the ones to repeat.
     started = {"config": TrainConfig(image_size=32, dropout=None).to_dict(), "world_size": 1}
-    with pytest.raises(ValueError, match=r"and --override image_size=32$"):
+    with pytest.raises(ValueError, match=r"and --override data.image_size=32$"):
         check_resumable(TrainConfig(image_size=24, dropout=None), started, world_size=1)
-    with pytest.raises(ValueError, match=r"--override image_size=none$"):
+    with pytest.raises(ValueError, match=r"--override data.image_size=none$"):
         check_resumable(TrainConfig(image_size=24), saved | {"world_size": 1}, world_size=1)
 
 

@@ -23,9 +23,9 @@ from effnet.cli import main
 from effnet.data import Preprocess
 from effnet.train import TrainConfig, load_config, train
 from effnet.train.checkpoint import load_state, resume_state, save_state
-from effnet.train.config import finetune_config
 from effnet.train.finetune import FINETUNE_DEFAULTS, default_workers, prepare
 from effnet.train.fit import choose_batch
+from effnet.train.recipes import finetune_config
 from effnet.weights import read_metadata
 from effnet.weights.checkpoint import load_model, save_model
 from tests.photo_inputs import photo_classes

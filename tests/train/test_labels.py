@@ -31,9 +31,10 @@ def digit_folders(root: Path, names: list[str], per_class: int) -> Path:
 
 def train_argv(data: Path, out: Path, *overrides: str) -> list[str]:
     settings = {
-        "dataset": "imagefolder", "data_dir": str(data), "image_size": "16", "batch_size": "10",
-        "max_steps": "1", "warmup_epochs": "0", "autoaugment": "none", "num_workers": "0",
-        "device": "cpu", "output_dir": str(out), "minival_size": "0",
+        "data.dataset": "imagefolder", "data.dir": str(data), "data.image_size": "16",
+        "schedule.batch_size": "10", "schedule.max_steps": "1", "schedule.warmup_epochs": "0",
+        "regularization.autoaugment": "none", "runtime.num_workers": "0",
+        "runtime.device": "cpu", "runtime.output_dir": str(out), "data.minival_size": "0",
     }  # fmt: skip
     settings.update(item.split("=", 1) for item in overrides)
     return ["train", "--config", CONFIG, "--override", *(f"{k}={v}" for k, v in settings.items())]
@@ -77,7 +78,7 @@ def test_a_one_class_folder_is_refused_in_one_line(tmp_path, capsys):
 def test_classes_of_one_image_are_named_as_unsplittable_for_the_minival(tmp_path, capsys):
     names = [f"c{i:03d}" for i in range(100)]
     data = digit_folders(tmp_path / "data", names, per_class=1)
-    assert main(train_argv(data, tmp_path / "run", "minival_size=10")) == 0
+    assert main(train_argv(data, tmp_path / "run", "data.minival_size=10")) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
     (line,) = [w for w in warnings if "single image" in w]
     assert line.startswith(

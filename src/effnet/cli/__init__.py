@@ -20,8 +20,9 @@ import re
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Collection
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..deploy.metadata import MissingEngineError
 from ..weights.fetch import DownloadError
@@ -132,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as stop:  # --help (0) or a bad argument (2, its one line printed)
             return stop.code if isinstance(stop.code, int) else 2
         command = args.command
-        result = args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(command, warnings.showwarning)
+            result = args.func(args)
     except BaseException as err:
         stopped = interruption(err)
         if stopped is not None:
@@ -147,6 +150,19 @@ def main(argv: list[str] | None = None) -> int:
         if handles_sigterm:  # also ends what a command (serve) put in its place
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return int(result or 0)
+
+
+def _one_line_warnings(command: str, show: Any) -> Any:
+    """``warnings.showwarning`` that prints effnet's own notices (a deprecated config key) as one
+    ``effnet CMD: warning: ...`` line, and hands every other warning to ``show``."""
+
+    def showwarning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        if category.__name__ == "FlatKeyWarning":  # effnet.train.sections (not imported here)
+            print(f"effnet {command}: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return showwarning
 
 
 def interruption(err: BaseException) -> int | None:

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "effnet scale --base efficientnet_b0 --flops 1.8G --out b0_1.8g.json\n"
             "effnet scale --base mobilenet_v2 --phi 1 --alpha 1.2 --beta 1.1 --gamma 1.15\n"
             "effnet scale --base resnet50 --width 2\n"
-            "effnet train --config configs/b0_digits.py --override model=b0_1.8g.json"
+            "effnet train --config configs/b0_digits.py --override model.name=b0_1.8g.json"
         ),
     )
     p.add_argument(

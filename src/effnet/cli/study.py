@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="study_digits",
         help="training config for every network (default: configs/study_digits.py)",
     )
-    add_override_argument(p, "change config fields, e.g. epochs=3 image_size=64")
+    add_override_argument(p, "change config settings, e.g. schedule.epochs=3 data.image_size=64")
     p.add_argument(
         "--base",
         help="network to scale, a name or spec .json (default: the config's model); the "

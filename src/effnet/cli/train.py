@@ -25,14 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train a model from a config file (configs/*.py)",
         **example_help(
             "effnet train --config configs/b0_digits.py\n"
-            "effnet train --config configs/b0_digits.py --override epochs=5 image_size=32\n"
+            "effnet train --config configs/b0_digits.py "
+            "--override schedule.epochs=5 data.image_size=32\n"
             "effnet train --config configs/b0_digits.py --resume\n"
             "torchrun --nproc_per_node=2 -m effnet.cli train --config configs/b0_imagenet.py "
-            "--override data_dir=/data/imagenet"
+            "--override data.dir=/data/imagenet"
         ),
     )
     p.add_argument("--config", required=True, help="a config file, or a name in ./configs")
-    add_override_argument(p, "change config fields, e.g. epochs=3 dropout=none (repeatable)")
+    add_override_argument(
+        p, "change config settings, e.g. schedule.epochs=3 regularization.dropout=none (repeatable)"
+    )
     p.add_argument(
         "--resume", action="store_true", help="continue the run saved in output_dir/last.pt"
     )
@@ -64,7 +67,7 @@ def _notes(cfg: TrainConfig, config_dir: str) -> None:
         if spec.resolution != cfg.image_size:
             print(
                 f"note: {cfg.model} was scaled for {spec.resolution}px; this config trains it "
-                f"at {cfg.image_size}px (--override image_size={spec.resolution} for its own)"
+                f"at {cfg.image_size}px (--override data.image_size={spec.resolution} for its own)"
             )
 
 

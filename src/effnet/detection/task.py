@@ -73,6 +73,7 @@ class DetectionTask:
         title="mAP@[.5:.95]",
         label="val mAP@[.5:.95] (%)",
         loss_label="focal + 50 x box loss",
+        split="val",
     )
 
     def __init__(self, cfg: DetectionConfig | None = None):

@@ -171,7 +171,7 @@ def chance_verdict(
         f"No best: every candidate's minival top-1 is within noise of chance ({100 * chance:.1f}% "
         f"for {classes} classes, +-{100 * noise:.1f} points on {scored} images), so "
         "this ranking says nothing about alpha, beta and gamma. Train each candidate longer "
-        "(--override epochs=... max_steps=none) and search again."
+        "(--override schedule.epochs=... schedule.max_steps=none) and search again."
     )
 
 

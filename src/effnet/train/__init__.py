@@ -6,14 +6,8 @@ that tests (and curious readers) use one at a time.
 """
 
 from .api import train
-from .config import (
-    TRANSFER_RECIPE,
-    TrainConfig,
-    apply_overrides,
-    finetune_config,
-    load_config,
-    transfer_config,
-)
+from .config import TrainConfig, apply_overrides, load_config
+from .recipes import TRANSFER_RECIPE, finetune_config, transfer_config
 from .result import TrainResult
 
 __all__ = [

@@ -34,6 +34,7 @@ from . import distributed
 from .config import TrainConfig
 from .ema import ModelEma
 from .schedule import PaperSchedule
+from .sections import KEY_OF
 
 FORMAT = "effnet-train/1"
 #: Settings that change how a run is driven, not what it trains: a resume may change them.
@@ -345,7 +346,7 @@ def check_resumable(cfg: TrainConfig, saved: dict[str, Any], world_size: int) ->
     if changed:
         diffs = ", ".join(f"{k}: {before.get(k)!r} -> {getattr(cfg, k)!r}" for k in changed[:4])
         started = {k: "none" if before.get(k) is None else before.get(k) for k in changed}
-        again = " ".join(f"{k}={v}" for k, v in started.items())
+        again = " ".join(f"{KEY_OF.get(k, k)}={v}" for k, v in started.items())
         raise ValueError(
             f"cannot resume with a different config ({diffs}); the run was started with "
             f"{again}: resume with the same config and --override {again}"

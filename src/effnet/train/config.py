@@ -11,7 +11,6 @@ settings object; :func:`load_config_module` executes the file once and hands out
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import importlib.util
 import math
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from ..spec import MAX_RESOLUTION
+from .sections import field_for, flatten, nest
 from .stages import Progressive
 
 OPTIMIZERS = ("rmsprop_tf", "sgd", "adamw")
@@ -120,6 +120,28 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_sections(cls: type[C], **sections: dict[str, Any]) -> C:
+        """A config written section by section (:mod:`.sections`): ``TrainConfig.from_sections(
+        data={"dataset": "digits"}, optim={"lr_per_256": 0.5})``; defaults fill the rest."""
+        return cls(**flatten(sections, field_names(cls)))
+
+    def with_sections(self: C, **sections: dict[str, Any]) -> C:
+        """This config with the sections' settings changed (what a derived recipe writes)."""
+        return dataclasses.replace(self, **flatten(sections, field_names(type(self))))
+
+    def to_sections(self) -> dict[str, dict[str, Any]]:
+        """Every setting under its section, as :meth:`from_sections` takes them."""
+        return nest({f: getattr(self, f) for f in field_names(type(self))})
+
+
+C = TypeVar("C", bound=TrainConfig)
+
+
+def field_names(kind: type) -> list[str]:
+    """A config class's fields, in order."""
+    return [f.name for f in dataclasses.fields(kind)]
+
 
 LR_SCHEDULES = ("paper", "cosine")
 
@@ -190,54 +212,6 @@ def config_search_dirs() -> list[Path]:
     """Where a bare config name ("b0_digits") is looked up: ./configs, then the checkout's."""
     checkout = Path(__file__).resolve().parents[3] / "configs"
     return [Path.cwd() / "configs", checkout]
-
-
-#: The transfer recipe that ``effnet finetune`` and configs/finetune_*.py share. The paper gives
-#: no fine-tuning hyperparameters (docs/paper.md section 8); this is a common short schedule.
-TRANSFER_RECIPE: dict[str, Any] = dict(
-    batch_size=64,  # fits B0-B3 at their resolution on one consumer GPU
-    optimizer="sgd",  # SGD + Nesterov momentum, the usual transfer optimizer
-    lr_per_256=0.04,  # 0.01 at batch 64
-    warmup_epochs=1.0,  # let the new head settle before the full learning rate
-    lr_decay_rate=0.7,  # x0.7 five times over the run: ~0.17x the base rate at the end
-    freeze_backbone_epochs=1,  # first epoch trains the fresh classifier only
-    backbone_lr_scale=0.1,  # pretrained layers move 10x slower than the new head
-    label_smoothing=0.1,  # as in the ImageNet recipe
-    crop_scale_min=0.25,  # milder than ImageNet's 0.08: objects often fill less of the frame
-    drop_path_rate=0.2,  # the paper's stochastic depth
-    ema_decay=0.999,  # short runs: a long-horizon 0.9999 average would lag the weights
-)
-
-
-def transfer_config(epochs: int = 10, **changes: Any) -> TrainConfig:
-    """:data:`TRANSFER_RECIPE` over ``epochs``, decaying five times (every ``epochs / 5``)."""
-    return TrainConfig(**{**TRANSFER_RECIPE, "epochs": epochs, "lr_decay_epochs": epochs / 5},
-                       **changes)  # fmt: skip
-
-
-#: What a Table 5 data set adds to :data:`TRANSFER_RECIPE`: B0's resolution (use the pretrained
-#: variant's own for larger models) and the paper's ImageNet augmentation and weight decay, since
-#: the paper fine-tunes with its ImageNet setup.
-TABLE5_PROTOCOL: dict[str, Any] = dict(
-    image_size=224,
-    weight_decay=1e-5,
-    autoaugment="imagenet",
-    hflip=True,
-)
-
-
-def finetune_config(
-    dataset: str, epochs: int = 10, name: str | None = None, **changes: Any
-) -> TrainConfig:
-    """Fine-tuning on ``dataset``: :func:`transfer_config` with :data:`TABLE5_PROTOCOL`.
-
-    One function so that the eight Table 5 configs and ``effnet finetune`` differ only in what
-    really differs (data set, schedule length, minival size); ``name`` names the output folder
-    ``runs/finetune_<name>`` (default: the data set). ``data_dir`` stays None: DATA comes from
-    the command line, or a torchvision set downloads to $EFFNET_HOME/datasets.
-    """
-    protocol = {**TABLE5_PROTOCOL, "output_dir": f"runs/finetune_{name or dataset}"}
-    return transfer_config(epochs, **{**protocol, "dataset": dataset, **changes})
 
 
 def resolve_config_path(path_or_name: str | Path) -> Path:
@@ -333,11 +307,14 @@ def load_config(path_or_name: str | Path, overrides: list[str] | None = None) ->
 
 
 def apply_overrides(cfg: Settings, overrides: list[str]) -> Settings:
-    """``["epochs=3", "dropout=none"]`` -> a new config; unknown keys and bad values are errors.
+    """``["schedule.epochs=3", "regularization.dropout=none"]`` -> a new config; unknown keys
+    and bad values are errors naming the closest keys. A bare field name (``epochs=3``) works
+    with a :class:`~.sections.FlatKeyWarning` naming its key.
 
-    Any config dataclass (training, detection): keys and types come from its annotations.
+    Any config dataclass (training, detection): types come from its annotations.
     """
     hints = typing.get_type_hints(type(cfg))
+    fields = field_names(type(cfg))
     changes: dict[str, Any] = {}
     given: dict[str, str] = {}
     for item in overrides:
@@ -345,14 +322,11 @@ def apply_overrides(cfg: Settings, overrides: list[str]) -> Settings:
         key = key.strip()
         if not sep:
             raise ValueError(f"override {item!r} is not of the form key=value")
-        if key not in hints:
-            close = difflib.get_close_matches(key, hints, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown config key {key!r}.{hint} Known keys: {', '.join(hints)}")
-        if key in given:  # the last one would win unseen
-            raise ValueError(f"override key {key!r} is given twice ({given[key]} and {item})")
-        given[key] = item
-        changes[key] = parse_value(key, text.strip(), hints[key])
+        field = field_for(key, fields)  # optim.lr, or the bare lr with a warning
+        if field in given:  # the last one would win unseen
+            raise ValueError(f"override key {key!r} is given twice ({given[field]} and {item})")
+        given[field] = item
+        changes[field] = parse_value(key, text.strip(), hints[field])
     result = dataclasses.replace(cfg, **changes)  # type: ignore[type-var]
     if "minival_size" in changes and getattr(result, "dataset", None) == "digits":
         raise ValueError(

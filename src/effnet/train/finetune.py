@@ -10,7 +10,7 @@ recipe's 64 is a default that :mod:`.fit` lowers for a small folder; a batch the
 kept) and what the engine starts from: a pretrained weight name as it is (the engine loads and
 hash-checks it), an effnet checkpoint by its path, and only a plain state dict written out once as
 an effnet checkpoint in the run folder. The recipe itself is
-:func:`effnet.train.config.finetune_config`, the one the Table 5 configs use: SGD at 0.01 for
+:func:`effnet.train.recipes.finetune_config`, the one the Table 5 configs use: SGD at 0.01 for
 batch 64, one head-only epoch, a 10x slower backbone.
 """
 
@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import TrainConfig, apply_overrides, finetune_config, load_config
+from .config import TrainConfig, apply_overrides, load_config
+from .recipes import finetune_config
 
 if TYPE_CHECKING:
     from ..models import EfficientNet

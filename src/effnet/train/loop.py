@@ -379,6 +379,7 @@ class TrainingRun:
             facts=task.facts(data, self.spec),  # for the meaningless-result warning
             metric=task.metric.name,
             metric_title=task.metric.title,
+            split=task.metric.split,
         )
         if d.is_main:
             self.export(outcome.checkpoint, final_model, self.val_scores, final_scores)

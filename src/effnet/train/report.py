@@ -108,11 +108,13 @@ def epoch_line(
 ) -> str:
     """One evaluation (``entry`` as logged): where the run is, its loss and minival score in the
     task's ``metric`` (default: top-1 under ``val_acc``)."""
-    key, title = (metric.key, metric.title) if metric is not None else ("val_acc", "top-1")
-    val_text = "no minival"
+    key, title, split = ("val_acc", "top-1", "minival")
+    if metric is not None:
+        key, title, split = metric.key, metric.title, metric.split
+    val_text = f"no {split}"
     if key in entry:
         best = 100 * progress.best_val_acc
-        val_text = f"minival {title} {100 * entry[key]:.2f}% (best {best:.2f}%)"
+        val_text = f"{split} {title} {100 * entry[key]:.2f}% (best {best:.2f}%)"
     return (
         f"epoch {entry['epoch']:g}/{epochs}  step {progress.step}  "
         f"train loss {entry['train_loss']:.4f}  {val_text}  lr {entry['lr']:.3g}"

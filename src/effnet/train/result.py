@@ -68,6 +68,7 @@ class Outcome:
     facts: sanity.RunFacts | None = None  # the data and model facts the sanity check reads
     metric: str = "top1"  # the task's headline metric (summary.json's name for it)
     metric_title: str = "top-1"  # ... as the closing line names it
+    split: str = "minival"  # ... and the held-out images that choose the best weights
 
     @property
     def warning(self) -> str | None:
@@ -136,9 +137,9 @@ class Outcome:
         """The closing ``done:`` line: the reported score first, the other one beside it."""
         progress = self.progress
         best = (
-            f"best minival {_pct(progress.best_val_acc)} at epoch {progress.best_epoch:g}"
+            f"best {self.split} {_pct(progress.best_val_acc)} at epoch {progress.best_epoch:g}"
             if progress.best_epoch is not None
-            else "no minival"
+            else f"no {self.split}"
         )
         if self.cfg.select_on_minival:
             scores = (

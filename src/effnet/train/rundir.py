@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import HOST, open_locked, owner_gone, same_file
+from .sections import FIELD_OF
 
 LOCK_NAME = ".effnet.lock"
 #: The files a run writes (``--overwrite`` deletes them).
@@ -202,16 +203,18 @@ PLACEMENT_FIELDS = frozenset(
 
 
 def derived_output_dir(output_dir: str, overrides: list[str]) -> str | None:
-    """``runs/b0_digits-epochs5-image_size32`` for ``epochs=5 image_size=32``: a changed recipe
+    """``runs/b0_digits-epochs5-image_size32`` for ``schedule.epochs=5 data.image_size=32`` (or
+    the bare ``epochs=5 image_size=32``, which name the same fields): a changed recipe
     gets its own folder instead of landing on the config's run; None when nothing changes it (only
     :data:`PLACEMENT_FIELDS` overridden) or when ``output_dir=`` itself is overridden."""
     parts = []
     for item in overrides:
         key, _, value = (part.strip() for part in item.partition("="))
-        if key == "output_dir":
+        field = FIELD_OF.get(key, key)  # runtime.device and device: one field, one folder name
+        if field == "output_dir":
             return None
-        if key not in PLACEMENT_FIELDS:
-            parts.append(re.sub(r"[^A-Za-z0-9._]+", "_", key + Path(value).name))
+        if field not in PLACEMENT_FIELDS:
+            parts.append(re.sub(r"[^A-Za-z0-9._]+", "_", field + Path(value).name))
     return f"{output_dir}-{'-'.join(parts)}"[:200] if parts else None
 
 

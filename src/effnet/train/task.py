@@ -60,6 +60,7 @@ class Metric:
     title: str
     label: str
     loss_label: str
+    split: str = "minival"  # what the scored held-out images are called in the lines printed
 
 
 @dataclass(frozen=True)
