@@ -1,15 +1,19 @@
-"""EfficientDet-D0 from scratch on the shapes set, on the CPU (41 minutes on 2 busy cores).
+"""EfficientDet-D0 from scratch on the shapes set, on the CPU (about 4.5 minutes on 2 cores).
 
 Reproduces: nothing from the paper (it trains on COCO at 512 px for 300 epochs on TPUs); it runs
 the detector end to end on data that ships with effnet: scikit-image's random shapes (circle,
 rectangle, triangle, ellipse; 1-3 per 64x64 image, 12-32 px), a fixed seeded set of 1,200
 training, 200 validation and 200 test images written once to ~/.cache/effnet/datasets/shapes
-($EFFNET_HOME/datasets/shapes).
+($EFFNET_HOME/datasets/shapes). It trains through the one training loop, as a classifier does.
 
-Costs and results (measured 2026-11-28 on 2 CPU cores shared with other jobs, load average
-9-15): 10 epochs x 75 steps of 16 images, 41 minutes of wall time; the final EMA weights score
-test mAP@[.5:.95] 35.2 / mAP@.5 52.6 (val 25.7 / 41.0; the best epoch, 8, had val 28.4 / 45.5).
-An untrained D0 scores about 0.3% mAP@.5.
+Costs and results (measured 2026-12-08 on 2 idle cores of an AVX-512 Xeon VM without AMX,
+benchmarks/detection.py): 10 epochs x 75 steps of 16 images, 261 s (281 s with amp=bf16, which
+is no faster on a CPU without AMX). The final EMA weights' test mAP@[.5:.95] depends on the seed
+far more than on anything else: 22.0 / 24.4 / 41.0 for seeds 0 / 1 / 2 (mAP@.5 34.8 / 39.2 /
+63.9); the loop this one replaced gave 25.9 and 19.3 for seeds 0 and 1 on the same machine, and
+35.2 / 52.6 when it was first measured (2026-11-28). 200 test images of small objects, scored
+after a run of 750 steps whose val mAP still moves by 5-15 points from one epoch to the next, is
+a noisy measure; compare recipes over several seeds. An untrained D0 scores about 0.3% mAP@.5.
 
 Why these values differ from the paper's: a CPU budget of minutes instead of TPU-days, and
 no ImageNet backbone (no download), so

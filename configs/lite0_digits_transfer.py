@@ -18,8 +18,8 @@ the lr warmed up over the first epoch to 0.01 (0.08 per 256 images at batch 32) 
 every epoch, label smoothing 0.1, digits upsampled from 8x8 to 64x64 (the pretrained filters
 need a few pixels per stroke), crops of 70-100% and no flips, BN momentum 0.1, a zero-initialised
 head, EMA 0.99, the final weights reported (see b0_digits.py for why not the minival's pick).
-Train the same config from scratch with `--override model.init_checkpoint=none` to see the difference
-(benchmarks/transfer.py measures both).
+Train the same config from scratch with `--override model.init_checkpoint=none` to see the
+difference (benchmarks/transfer.py measures both).
 """
 
 from effnet.train import TrainConfig

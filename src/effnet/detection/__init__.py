@@ -5,7 +5,8 @@ The detector is built from the same pieces as the classifiers: :mod:`.spec` (D0-
 :mod:`.anchors`, :mod:`.loss`, :mod:`.postprocess` (training targets and decoding),
 :mod:`.shapes` and :mod:`.coco` (data), :mod:`.metrics` and :mod:`.evaluate` (COCO mAP through
 pycocotools), :mod:`.convert` and :mod:`.pretrained` (the effdet checkpoints), :mod:`.config` and
-:mod:`.train` (the training run).
+:mod:`.task` (what the one training loop needs from a detector), :mod:`.train` (the training
+run's entry point).
 
 The public names below are imported on first use, so ``import effnet.detection`` (which a config
 file importing :mod:`effnet.detection.config` does) loads no torch.
@@ -23,6 +24,7 @@ _EXPORTS = {
     "DetSpec": "spec",
     "DetectionConfig": "config",
     "DetectionResult": "evaluate",
+    "DetectionTask": "task",
     "Detections": "postprocess",
     "EfficientDet": "model",
     "create_detector": "pretrained",
@@ -35,6 +37,7 @@ _EXPORTS = {
     "load_detector": "checkpoint",
     "load_pretrained_detector": "pretrained",
     "save_detector": "checkpoint",
+    "train_detector": "train",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_write
+from ..fileio import atomic_write, existing_file
 from ..weights.checkpoint import DETECTOR_FORMAT as FORMAT
 from ..weights.checkpoint import load_state_dict_checked, read_task
 from .model import EfficientDet
@@ -47,9 +47,7 @@ def read_header(path: str | os.PathLike) -> dict[str, str]:
     """The raw safetensors header (empty when the file is not safetensors)."""
     from safetensors import safe_open
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    path = existing_file(path, "checkpoint")  # a folder is named as one, not as missing
     if path.suffix != ".safetensors":
         return {}
     try:

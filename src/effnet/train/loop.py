@@ -95,8 +95,7 @@ class TrainingRun:
 
         self.spec = task.spec(cfg)
         image_size = task.image_size(cfg, self.spec)
-        # A resume keeps the run's label order where the data can follow it (detection's
-        # categories are matched by name); the classes are checked against it below.
+        # A resume keeps its label order where the data can follow it (detection: by name).
         saved = load_state(self.out / "last.pt") if resume else None
         self.data = task.load_data(cfg, image_size, self.say, saved_classes(saved))
         self.plan = build.plan_run(cfg, image_size, len(self.data.train), d.world_size)
@@ -127,7 +126,8 @@ class TrainingRun:
             with atomic_write(self.out / "config.json") as tmp:
                 tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         self.guard = LossGuard(self.data.num_classes, self.out / "last.pt", self.say)
-        self.say(report.start_line(self.spec.name, cfg, self.data, self.plan, d, self.amp_dtype))
+        args = (self.spec.name, cfg, self.data, self.plan, d, self.amp_dtype, task.metric.split)
+        self.say(report.start_line(*args))
         if self.plan.note:  # the batch fitted to the data, or an incomplete last batch kept
             self.say(self.plan.note)
         self.sampler = batches.rank_sampler(self.data.train, d, cfg.seed)
@@ -140,8 +140,8 @@ class TrainingRun:
         self.done = self.progress.step >= self.plan.total_steps
         self.epoch, self.lr, self.window = self.progress.epoch, 0.0, Window()
         self.last_plot = time.time()
-        self.val_scores: Any = None  # the latest evaluation's and the best one's, exported
-        self.best_val_scores: Any = None  # beside those weights
+        self.val_scores: Any = None  # the latest evaluation's, and (below) the best one's:
+        self.best_val_scores: Any = None  # exported beside those weights
 
     @property
     def progress(self) -> Progress:

@@ -92,11 +92,13 @@ def start_line(
     plan: Plan,
     d: distributed.Dist,
     amp_dtype: torch.dtype | None,
+    split: str = "minival",
 ) -> str:
-    """What is about to train, on what, for how long: the first thing to check in a log."""
+    """What is about to train, on what, for how long: the first thing to check in a log.
+    ``split``: what the task calls its held-out images."""
     return (
         f"training {model_name} on {cfg.dataset} ({len(data.train)} train / "
-        f"{_size(data.val)} minival / {_size(data.test)} test images, {data.num_classes} classes) "
+        f"{_size(data.val)} {split} / {_size(data.test)} test images, {data.num_classes} classes) "
         f"at {plan.image_size}px on {d.device} x{d.world_size}: {plural(cfg.epochs, 'epoch')} of "
         f"{plan.steps_per_epoch} steps, batch {cfg.batch_size}, lr {plan.base_lr:.4g}, "
         f"amp {amp_name(amp_dtype)}"
