@@ -71,12 +71,14 @@ def train_run(overrides: list[str], amp: str) -> dict[str, object]:
     from effnet.cli import main
     from effnet.detection.checkpoint import load_detector
     from effnet.train.config import load_config
+    from effnet.train.sections import FIELD_OF
 
     config = ROOT / "configs" / "d0_shapes.py"
-    overrides = [*overrides, f"amp={amp}"]
-    cfg = load_config(config, overrides)
-    out = Path(f"{cfg.output_dir}-bench-{amp}")
-    overrides.append(f"output_dir={out}")
+    overrides = [*overrides, f"runtime.amp={amp}"]
+    out = Path(f"{load_config(config, overrides).output_dir}-bench-{amp}")
+    keys = [o.split("=", 1)[0] for o in overrides]
+    placed = [o for o, k in zip(overrides, keys, strict=True) if FIELD_OF.get(k, k) != "output_dir"]
+    overrides = [*placed, f"runtime.output_dir={out}"]
     start = time.perf_counter()
     assert main(["train", "--config", str(config), "--overwrite", "--override", *overrides]) == 0
     wall = time.perf_counter() - start
