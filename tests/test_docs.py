@@ -41,6 +41,7 @@ import effnet.data.digits
 import effnet.train.loop
 from effnet.cli import main
 from effnet.data import Preprocess
+from effnet.detection.config import DetectionConfig
 from effnet.weights import save_model
 from effnet.weights.imagenet_classes import IMAGENET1K_CLASSES
 
@@ -81,15 +82,17 @@ SERVICES = ("effnet serve",)
 
 
 def short_run(cfg):
-    """One optimizer step on at most 16 images at <= 32 px, on the CPU."""
+    """One optimizer step on at most 16 images at <= 32 px, on the CPU (a detector's data, a
+    page's own small COCO folder, is used whole: it has no image limit)."""
+    limit = {} if isinstance(cfg, DetectionConfig) else {"limit_train_images": 16}
     return cfg.replace(
         max_steps=1,
-        limit_train_images=16,
         batch_size=min(cfg.batch_size, 8),
         image_size=min(cfg.image_size or 32, 32),
         num_workers=0,
         device="cpu",
         log_every=1,
+        **limit,
     )
 
 

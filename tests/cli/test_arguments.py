@@ -160,8 +160,9 @@ def test_overrides_that_would_be_ignored_or_misread_are_refused(overrides, messa
 
 
 def test_train_refuses_a_repeated_override_in_one_line(capsys):
-    argv = ["train", "--config", "configs/b0_digits.py", "--override", "epochs=1", "epochs=2"]
-    fails_with(capsys, argv, "override key 'epochs' is given twice")
+    argv = ["train", "--config", "configs/b0_digits.py", "--override", "schedule.epochs=1",
+            "schedule.epochs=2"]  # fmt: skip
+    fails_with(capsys, argv, "override key 'schedule.epochs' is given twice")
 
 
 # ---- checkpoint headers: bounded before the model is built -------------------------------------
