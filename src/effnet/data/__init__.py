@@ -4,8 +4,7 @@
 transforms are loaded on first use so that reading a checkpoint's metadata stays light.
 """
 
-from typing import Any
-
+from ..lazy import lazy_exports
 from .preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -44,9 +43,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

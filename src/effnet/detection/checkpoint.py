@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_write, existing_file
+from ..fileio import atomic_write
 from ..weights.checkpoint import DETECTOR_FORMAT as FORMAT
-from ..weights.checkpoint import load_state_dict_checked, read_task
+from ..weights.checkpoint import load_state_dict_checked, read_header, read_task
 from .model import EfficientDet
 from .spec import DetSpec
 
@@ -41,20 +41,6 @@ def save_detector(
     with atomic_write(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return path
-
-
-def read_header(path: str | os.PathLike) -> dict[str, str]:
-    """The raw safetensors header (empty when the file is not safetensors)."""
-    from safetensors import safe_open
-
-    path = existing_file(path, "checkpoint")  # a folder is named as one, not as missing
-    if path.suffix != ".safetensors":
-        return {}
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except Exception as err:  # safetensors raises its own error types for corrupt headers
-        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
 
 
 def is_detector_file(path: str | os.PathLike) -> bool:

@@ -182,6 +182,26 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return header
 
 
+def read_header(path: str | os.PathLike) -> dict[str, str]:
+    """The raw safetensors header of a checkpoint file (empty for a file of another format).
+
+    The one reader of a header as text, for every kind of checkpoint: the file must exist (a
+    folder is named as one), and a damaged file is :class:`UnreadableCheckpointError`.
+    """
+    from safetensors import safe_open
+
+    path = existing_file(path, "checkpoint")
+    if path.suffix.lower() != ".safetensors":
+        return {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as err:  # safetensors raises its own error types for corrupt headers
+        raise UnreadableCheckpointError(
+            f"{path} is not a readable safetensors file ({err})"
+        ) from None
+
+
 def read_task(path: str | os.PathLike) -> str:
     """The task of the model a checkpoint holds: ``"classification"`` or ``"detection"``.
 
@@ -190,15 +210,11 @@ def read_task(path: str | os.PathLike) -> str:
     safetensors file (a weight name, a ``.pth``, a damaged file) counts as a classifier, so the
     classifier's loader gives its own error for it.
     """
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file() or path.suffix.lower() != ".safetensors":
+    if not Path(path).is_file():
         return "classification"
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception:  # safetensors raises its own error types for corrupt headers
+        meta = read_header(path)
+    except UnreadableCheckpointError:
         return "classification"
     if "task" not in meta:
         return "detection" if meta.get("format") == DETECTOR_FORMAT else "classification"
