@@ -157,7 +157,10 @@ def _one_line_warnings(command: str, show: Any) -> Any:
     ``effnet CMD: warning: ...`` line, and hands every other warning to ``show``."""
 
     def showwarning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
-        if category.__name__ == "FlatKeyWarning":  # effnet.train.sections (not imported here)
+        # Imported only when a warning arrives: start-up stays free of the training package.
+        from ..train.sections import FlatKeyWarning
+
+        if issubclass(category, FlatKeyWarning):
             print(f"effnet {command}: warning: {message}", file=sys.stderr)
         else:
             show(message, category, *args, **kwargs)

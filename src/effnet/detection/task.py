@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..train import distributed
-from ..train.task import ExportFacts, Metric, ScoreContext
+from ..train.task import ExportFacts, Metric, ScoreContext, set_train_mode
 from .anchors import anchors_for, batch_targets
 from .checkpoint import save_detector
 from .config import DetectionConfig
@@ -120,13 +120,7 @@ class DetectionTask:
 
     def train_mode(self, model: nn.Module, frozen_backbone: bool) -> None:
         """Train mode; a frozen backbone keeps its BN statistics fixed (BiFPN and heads learn)."""
-        model.train()
-        if frozen_backbone:
-            for name, module in model.named_modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm) and not self.is_head(
-                    name + "."
-                ):
-                    module.eval()
+        set_train_mode(model, frozen_backbone, self.is_head)
 
     # ---- one batch ------------------------------------------------------------------------------
     def collate(self, batch: list[Any]) -> tuple[torch.Tensor, list[dict[str, Any]], list[Any]]:

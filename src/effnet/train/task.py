@@ -170,6 +170,16 @@ class ExportFacts:
     test_scores: Any = None  # ... and on the test split
 
 
+def set_train_mode(model: nn.Module, frozen_backbone: bool, is_head: Callable[[str], bool]) -> None:
+    """Train mode; while the backbone is frozen its BN layers keep their statistics too, and only
+    the modules ``is_head`` names (by a parameter-style ``name.`` prefix) update theirs."""
+    model.train()
+    if frozen_backbone:
+        for name, module in model.named_modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not is_head(name + "."):
+                module.eval()
+
+
 def task_for(cfg: TrainConfig) -> Task:
     """The task ``cfg`` names (:attr:`TrainConfig.TASK`), built from it."""
     module_name, _, class_name = type(cfg).TASK.partition(":")
@@ -223,13 +233,7 @@ class ClassificationTask:
     def train_mode(self, model: nn.Module, frozen_backbone: bool) -> None:
         """Train mode; a frozen backbone keeps its BN statistics fixed too (only the head
         learns)."""
-        model.train()
-        if frozen_backbone:
-            for name, module in model.named_modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm) and not name.startswith(
-                    "classifier"
-                ):
-                    module.eval()
+        set_train_mode(model, frozen_backbone, self.is_head)
 
     def to_device(self, targets: torch.Tensor, device: torch.device) -> torch.Tensor:
         """Class indices (or mixup's soft targets) on ``device``."""
